@@ -1,0 +1,55 @@
+# sparsiflow developer entry points. Every target does its own set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
+
+.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick clean
+
+dev: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-system-tools.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	scripts/install-system-tools.sh
+	$(BIN)/python -c 'from connector.devbroker import ensure_broker_jars as e; print("kafka jars:", e())'
+	@touch $@
+
+test: dev
+	$(BIN)/pytest
+
+test-unit: dev
+	$(BIN)/pytest tests/unit -q
+
+test-integration: dev
+	$(BIN)/pytest tests/integration
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: dev
+	$(BIN)/sparsiflow demo
+
+kafka-up: dev
+	@$(BIN)/python -m connector.devbroker up
+
+kafka-down: dev
+	@$(BIN)/python -m connector.devbroker down
+
+bench: dev
+	$(BIN)/python -m bench.run --profile full
+
+bench-quick: dev
+	$(BIN)/python -m bench.run --profile quick
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

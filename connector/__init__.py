@@ -1,0 +1,1 @@
+"""sparsiflow connector: the Kafka/Faust stream processor around the engine."""

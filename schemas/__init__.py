@@ -1,0 +1,1 @@
+"""Versioned JSON Schema contracts of every sparsiflow event (data files in this package)."""
