@@ -1,4 +1,4 @@
-"""The ``sparsiflow`` command line."""
+"""The ``sparsiflow`` command line: one click group; each command lives in its own module."""
 
 from __future__ import annotations
 

@@ -1,0 +1,57 @@
+"""Engine configuration: the method, its parameters and the array backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Backend", "EngineConfig", "Mode"]
+
+Mode = Literal["default", "dygrass"]
+Backend = Literal["auto", "numpy", "numba", "cupy"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Parameters of the dynamic sparsifier.
+
+    mode: ``default`` (our method: exact local least-resistance test with parallel paths,
+        intra-batch visibility) or ``dygrass`` (the paper's semantics: uniform non-backtracking
+        walks in H judged against H at batch start, every walker run to the end).
+    threshold: distortion threshold K; an inserted edge (p, q, w) is critical unless H holds a
+        p-q connection with resistance R such that w * R < K.
+    walkers, max_steps: walkers per update (W) and steps per walker (T) of the walk rules.
+    repair_discount: in default-mode deletion repair, edges already in H cost this fraction
+        of their resistance, so repairs reuse H and add few edges.
+    parallel_paths: default mode: up to this many edge-disjoint paths are combined in
+        parallel (1/R = sum 1/R_i) before an edge is declared critical.
+    seed: RNG seed; with the graph id, batch number and update index it keys every walk.
+    backend: where walks run; ``auto`` takes CuPy when a GPU is usable, else Numba.
+    target_kappa: when set, a control loop keeps the estimated kappa under this value.
+    """
+
+    mode: Mode = "default"
+    threshold: float = 50.0
+    walkers: int = 512
+    max_steps: int = 100
+    repair_discount: float = 0.25
+    parallel_paths: int = 3
+    seed: int = 0
+    backend: Backend = "auto"
+    target_kappa: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("default", "dygrass"):
+            raise ValueError(f"mode must be 'default' or 'dygrass', got {self.mode!r}")
+        if not self.threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {self.threshold}")
+        if self.walkers < 1 or self.max_steps < 1:
+            raise ValueError("walkers and max_steps must be >= 1")
+        if not 0 < self.repair_discount <= 1:
+            raise ValueError("repair_discount must be in (0, 1]")
+        if self.parallel_paths < 1:
+            raise ValueError("parallel_paths must be >= 1")
+        if self.backend not in ("auto", "numpy", "numba", "cupy"):
+            raise ValueError(f"unknown backend {self.backend!r}")
+        if self.target_kappa is not None and not self.target_kappa > 1:
+            raise ValueError("target_kappa must be > 1")

@@ -1,0 +1,102 @@
+"""What the engine returns: sparsifier deltas, per-batch reports and graph statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BatchReport", "Delta", "GraphStats"]
+
+
+def _ids() -> NDArray[np.int64]:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _weights() -> NDArray[np.float64]:
+    return np.zeros(0, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Changes of H in one batch, in external node ids, each edge with u < v.
+
+    Applying deltas in order to an empty edge set reproduces H: remove ``removed``, then set
+    ``reweighted`` weights, then add ``added``. ``added`` and ``removed`` are disjoint.
+    """
+
+    added_u: NDArray[np.int64] = field(default_factory=_ids)
+    added_v: NDArray[np.int64] = field(default_factory=_ids)
+    added_w: NDArray[np.float64] = field(default_factory=_weights)
+    removed_u: NDArray[np.int64] = field(default_factory=_ids)
+    removed_v: NDArray[np.int64] = field(default_factory=_ids)
+    reweighted_u: NDArray[np.int64] = field(default_factory=_ids)
+    reweighted_v: NDArray[np.int64] = field(default_factory=_ids)
+    reweighted_w: NDArray[np.float64] = field(default_factory=_weights)
+
+    @property
+    def size(self) -> int:
+        return int(self.added_u.size + self.removed_u.size + self.reweighted_u.size)
+
+    def to_lists(self) -> dict[str, list[list[int | float]]]:
+        """JSON-ready form: ``{"added": [[u, v, w]], "removed": [[u, v]], "reweighted": ...}``."""
+        return {
+            "added": [
+                [int(a), int(b), float(c)]
+                for a, b, c in zip(self.added_u, self.added_v, self.added_w, strict=True)
+            ],
+            "removed": [[int(a), int(b)] for a, b in zip(self.removed_u, self.removed_v, strict=True)],
+            "reweighted": [
+                [int(a), int(b), float(c)]
+                for a, b, c in zip(self.reweighted_u, self.reweighted_v, self.reweighted_w, strict=True)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    """Size and density of G and H (densities per node; off-tree: beyond a spanning forest)."""
+
+    nodes: int
+    edges_graph: int
+    edges_sparsifier: int
+    components: int
+
+    @property
+    def density(self) -> float:
+        return self.edges_sparsifier / self.nodes if self.nodes else 0.0
+
+    @property
+    def off_tree_density(self) -> float:
+        if not self.nodes:
+            return 0.0
+        return (self.edges_sparsifier - (self.nodes - self.components)) / self.nodes
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Result of one ``Engine.apply``: the delta of H and what happened, with timings.
+
+    inserted / deleted / reweighted: net updates applied to G. unknown: deletes and reweights
+    of edges not in G (counted, not errors). critical: inserted (or strengthened) edges that
+    entered H. repaired: edges added to H by deletion repairs. recovered: edges added by the
+    kappa control loop. walker_steps: total walk steps taken. seconds: wall time per phase.
+    """
+
+    batch: int
+    delta: Delta
+    stats: GraphStats
+    inserted: int = 0
+    deleted: int = 0
+    reweighted: int = 0
+    unknown: int = 0
+    critical: int = 0
+    repaired: int = 0
+    recovered: int = 0
+    walker_steps: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def engine_seconds(self) -> float:
+        return float(sum(self.seconds.values()))
