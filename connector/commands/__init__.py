@@ -1,0 +1,1 @@
+"""One module per ``sparsiflow`` sub-command; each exposes ``command: click.Command``."""
