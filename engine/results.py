@@ -46,10 +46,14 @@ class Delta:
                 [int(a), int(b), float(c)]
                 for a, b, c in zip(self.added_u, self.added_v, self.added_w, strict=True)
             ],
-            "removed": [[int(a), int(b)] for a, b in zip(self.removed_u, self.removed_v, strict=True)],
+            "removed": [
+                [int(a), int(b)] for a, b in zip(self.removed_u, self.removed_v, strict=True)
+            ],
             "reweighted": [
                 [int(a), int(b), float(c)]
-                for a, b, c in zip(self.reweighted_u, self.reweighted_v, self.reweighted_w, strict=True)
+                for a, b, c in zip(
+                    self.reweighted_u, self.reweighted_v, self.reweighted_w, strict=True
+                )
             ],
         }
 

@@ -30,7 +30,9 @@ class Op(IntEnum):
         try:
             return cls[name.upper()]
         except KeyError:
-            raise InvalidUpdateError(f"unknown op {name!r} (expected insert, delete or reweight)")
+            raise InvalidUpdateError(
+                f"unknown op {name!r} (expected insert, delete or reweight)"
+            ) from None
 
 
 @dataclass(frozen=True)
