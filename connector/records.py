@@ -1,0 +1,34 @@
+"""Plain Kafka record values at the connector's edges, free of any client library's types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Headers", "InputRecord", "OutputRecord"]
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """A consumed record; ``timestamp`` in seconds since the epoch; ``handle`` is the consuming
+    runtime's own object for it (acknowledged once the outputs covering it are delivered)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+    handle: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """A record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers = field(default_factory=list)

@@ -1,0 +1,212 @@
+"""Typed settings, one frozen class per concern, read from ``SPARSIFLOW_*`` environment variables
+(constructor arguments win, e.g. command-line flags), and the one place that turns the Kafka
+settings into client configurations (librdkafka dict, Faust broker URL and credentials)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from connector.codec import MAX_RECORD_UPDATES, DecodeLimits, is_graph_id
+from engine.config import EngineConfig
+
+__all__ = [
+    "BatchSettings",
+    "ClientConfigs",
+    "EngineSettings",
+    "KafkaSettings",
+    "RecordLimitSettings",
+    "TopicSettings",
+    "WorkerSettings",
+    "client_configs",
+]
+
+_ENGINE_DEFAULTS = EngineConfig()
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="forbid")
+
+
+class KafkaSettings(BaseSettings):
+    """Broker connection: ``SPARSIFLOW_BOOTSTRAP_SERVERS``, ``SPARSIFLOW_SECURITY_PROTOCOL``, ..."""
+
+    model_config = _config("SPARSIFLOW_")
+
+    bootstrap_servers: str = "localhost:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    client_id: str = "sparsiflow"
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(f"{self.security_protocol} needs sasl_username and sasl_password")
+        return self
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+
+class TopicSettings(BaseSettings):
+    """Topic names (``SPARSIFLOW_INPUT_TOPIC``, ...) and how missing ones are created."""
+
+    model_config = _config("SPARSIFLOW_")
+
+    input_topic: str = "sparsiflow.edge-updates"
+    deltas_topic: str = "sparsiflow.sparsifier-deltas"
+    metrics_topic: str = "sparsiflow.quality-metrics"
+    dlq_topic: str = "sparsiflow.edge-updates.dlq"
+    topic_partitions: int = Field(6, ge=1, le=10_000)
+    topic_replication_factor: int = Field(1, ge=1, le=16)
+
+
+class BatchSettings(BaseSettings):
+    """Micro-batching per graph: ``SPARSIFLOW_BATCH_MAX_SIZE`` updates or
+    ``SPARSIFLOW_BATCH_MAX_WAIT`` seconds after a batch's first record, whichever comes first."""
+
+    model_config = _config("SPARSIFLOW_BATCH_")
+
+    max_size: int = Field(10_000, ge=1)
+    max_wait: float = Field(0.05, gt=0, le=3600)
+
+
+class RecordLimitSettings(BaseSettings):
+    """Per-record input limits (``SPARSIFLOW_RECORD_MAX_BYTES``, ``..._MAX_UPDATES``)."""
+
+    model_config = _config("SPARSIFLOW_RECORD_")
+
+    max_bytes: int = Field(8 * 2**20, ge=64)
+    max_updates: int = Field(MAX_RECORD_UPDATES, ge=1, le=MAX_RECORD_UPDATES)
+
+    def limits(self) -> DecodeLimits:
+        return DecodeLimits(max_record_bytes=self.max_bytes, max_record_updates=self.max_updates)
+
+
+class EngineSettings(BaseSettings):
+    """Engine parameters per graph (``SPARSIFLOW_ENGINE_MODE``, ...); see ``EngineConfig``."""
+
+    model_config = _config("SPARSIFLOW_ENGINE_")
+
+    mode: Literal["default", "dygrass"] = _ENGINE_DEFAULTS.mode
+    threshold: float = Field(_ENGINE_DEFAULTS.threshold, gt=0)
+    walkers: int = Field(_ENGINE_DEFAULTS.walkers, ge=1)
+    max_steps: int = Field(_ENGINE_DEFAULTS.max_steps, ge=1)
+    seed: int = _ENGINE_DEFAULTS.seed
+    backend: Literal["auto", "numpy", "numba", "cupy"] = _ENGINE_DEFAULTS.backend
+    target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
+
+    def config(self) -> EngineConfig:
+        return EngineConfig(
+            mode=self.mode,
+            threshold=self.threshold,
+            walkers=self.walkers,
+            max_steps=self.max_steps,
+            seed=self.seed,
+            backend=self.backend,
+            target_kappa=self.target_kappa,
+        )
+
+
+class WorkerSettings(BaseSettings):
+    """The worker process: group, ``/metrics`` port, checkpoint folder, which graphs it serves.
+
+    ``allowed_graphs``: comma-separated graph ids (``SPARSIFLOW_ALLOWED_GRAPHS``); empty means
+    any. ``max_graphs``: the most graphs one worker holds; further ones go to the DLQ.
+    """
+
+    model_config = _config("SPARSIFLOW_")
+
+    group_id: str = "sparsiflow"
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    state_dir: Path | None = None
+    allowed_graphs: Annotated[frozenset[str], NoDecode] = frozenset()
+    max_graphs: int = Field(1000, ge=1)
+
+    @field_validator("allowed_graphs", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [g for g in value if not is_graph_id(g)]
+        if bad:
+            raise ValueError(f"invalid graph id(s): {bad}")
+        return frozenset(value)
+
+
+@dataclass(frozen=True)
+class ClientConfigs:
+    """Client configurations derived from one :class:`KafkaSettings`.
+
+    ``librdkafka``: confluent-kafka / kcat properties. ``faust_broker``: Faust's ``broker``
+    URL. ``faust_credentials``: a ``faust.auth`` credentials object, or None for PLAINTEXT.
+    """
+
+    librdkafka: dict[str, str]
+    faust_broker: str
+    faust_credentials: object | None
+
+
+def client_configs(kafka: KafkaSettings) -> ClientConfigs:
+    """Build every client's configuration from the Kafka settings (the only place that does)."""
+    conf = {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "security.protocol": kafka.security_protocol.lower(),
+        "client.id": kafka.client_id,
+    }
+    if kafka.security_protocol.startswith("SASL"):
+        assert kafka.sasl_username is not None and kafka.sasl_password is not None
+        conf |= {
+            "sasl.mechanism": kafka.sasl_mechanism,
+            "sasl.username": kafka.sasl_username,
+            "sasl.password": kafka.sasl_password.get_secret_value(),
+        }
+    ssl_files = {
+        "ssl.ca.location": kafka.ssl_cafile,
+        "ssl.certificate.location": kafka.ssl_certfile,
+        "ssl.key.location": kafka.ssl_keyfile,
+    }
+    conf |= {k: str(v) for k, v in ssl_files.items() if kafka.uses_ssl and v is not None}
+    if kafka.uses_ssl and kafka.ssl_key_password is not None:
+        conf["ssl.key.password"] = kafka.ssl_key_password.get_secret_value()
+    hosts = [h.strip() for h in kafka.bootstrap_servers.split(",") if h.strip()]
+    broker = ";".join(f"kafka://{h}" for h in hosts)
+    return ClientConfigs(conf, broker, _faust_credentials(kafka))
+
+
+def _faust_credentials(kafka: KafkaSettings) -> object | None:
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    import faust
+    from aiokafka.helpers import create_ssl_context
+
+    context = None
+    if kafka.uses_ssl:
+        context = create_ssl_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None,
+            certfile=str(kafka.ssl_certfile) if kafka.ssl_certfile else None,
+            keyfile=str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None,
+            password=kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None,
+        )
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    assert kafka.sasl_username is not None and kafka.sasl_password is not None
+    return faust.SASLCredentials(
+        username=kafka.sasl_username,
+        password=kafka.sasl_password.get_secret_value(),
+        ssl_context=context,
+        mechanism=kafka.sasl_mechanism,
+    )
