@@ -1,0 +1,369 @@
+"""The dynamic sparsification engine: one graph G, its sparsifier H, batches of updates in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from engine.bootstrap import static_sparsifier
+from engine.components import Components, add_isolated
+from engine.config import EngineConfig
+from engine.exceptions import EngineError, InvalidUpdateError
+from engine.idmap import IdMap
+from engine.insertion import STAT_STEPS, add_critical, judge_exact, judge_walks
+from engine.mutations import add_to_g, add_to_h, remove_edges, reweight
+from engine.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
+from engine.repair import delete_and_repair
+from engine.results import BatchReport, Delta, GraphStats
+from engine.rng import graph_hash, update_keys
+from engine.search import new_workspace, overflowed
+from engine.store import GraphStore
+from engine.updates import Op, UpdateBatch
+
+__all__ = ["Engine"]
+
+_REPAIR_STREAM = 1 << 40  # RNG index offset of repair walks within a batch
+
+Edges = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
+
+
+class Engine:
+    """Keeps a spectral sparsifier H of a changing graph G.
+
+    ``apply`` takes a validated :class:`UpdateBatch` and returns the batch's delta of H with
+    counts and timings. After every batch: H is a subgraph of G with G's weights and exactly
+    G's connected components, and the deltas replayed in order reproduce H.
+    """
+
+    def __init__(self, config: EngineConfig | None = None, graph_id: str = "") -> None:
+        self.config = config or EngineConfig()
+        self.graph_id = graph_id
+        self.batch_number = 0
+        self._graph_key = graph_hash(graph_id)
+        self._ids = IdMap()
+        self._set_state(GraphStore.from_edges(0, *_no_edges(), np.zeros(0, np.bool_)))
+
+    def _set_state(self, store: GraphStore) -> None:
+        self._store = store
+        self._ws = new_workspace(store.nodes)
+        self._comp = _components_of(store)
+
+    @classmethod
+    def from_graph(
+        cls,
+        u: NDArray[np.integer],
+        v: NDArray[np.integer],
+        w: NDArray[np.floating],
+        *,
+        config: EngineConfig | None = None,
+        graph_id: str = "",
+        nodes: NDArray[np.integer] | None = None,
+        sparsifier: tuple[NDArray[np.integer], NDArray[np.integer]] | None = None,
+        off_tree_density: float = 0.10,
+    ) -> Engine:
+        """Start from a snapshot of G (distinct edges, external ids; ``nodes`` adds isolated ones
+        first, in order). H is the given ``sparsifier`` edges (a subgraph of G with the same
+        components) or the static sparsifier at ``off_tree_density``."""
+        engine = cls(config, graph_id)
+        batch = UpdateBatch.inserts(np.asarray(u), np.asarray(v), np.asarray(w))
+        if nodes is not None:
+            engine._ids.add(np.asarray(nodes, dtype=np.int64))
+        ends = engine._ids.add(np.stack([batch.u, batch.v], axis=1).ravel()).reshape(-1, 2)
+        lo, hi = ends.min(axis=1), ends.max(axis=1)
+        if np.unique(lo * len(engine._ids) + hi).shape[0] != lo.shape[0]:
+            raise InvalidUpdateError("the graph lists an edge more than once")
+        n = len(engine._ids)
+        if sparsifier is None:
+            in_h = static_sparsifier(n, lo, hi, batch.w, off_tree_density)
+        else:
+            in_h = engine._mask_of(lo, hi, *sparsifier)
+        engine._set_state(GraphStore.from_edges(n, lo, hi, batch.w, in_h))
+        if engine._comp.count != _count_components(n, lo[in_h], hi[in_h]):
+            raise InvalidUpdateError("the given sparsifier does not have the graph's components")
+        return engine
+
+    def _mask_of(
+        self,
+        lo: NDArray[np.int64],
+        hi: NDArray[np.int64],
+        hu: NDArray[np.integer],
+        hv: NDArray[np.integer],
+    ) -> NDArray[np.bool_]:
+        ends = self._ids.lookup(
+            np.stack([np.asarray(hu), np.asarray(hv)], axis=1).ravel().astype(np.int64)
+        )
+        ends = ends.reshape(-1, 2)
+        n = len(self._ids)
+        h_keys = ends.min(axis=1) * n + ends.max(axis=1)
+        in_h = np.isin(lo * n + hi, h_keys)
+        if (ends < 0).any() or int(in_h.sum()) != np.unique(h_keys).shape[0]:
+            raise InvalidUpdateError("the given sparsifier has edges that are not in the graph")
+        return in_h
+
+    # ----------------------------------------------------------------------------- batches
+    def apply(self, batch: UpdateBatch) -> BatchReport:
+        """Apply one micro-batch; return the delta of H and the batch's figures."""
+        cfg = self.config
+        seconds: dict[str, float] = {}
+        stats = np.zeros(4, np.int64)
+        clock = time.perf_counter()
+        net = self._prepare(batch)
+        keys = update_keys(cfg.seed, self._graph_key, self.batch_number, 0, net.lo.shape[0])
+        seconds["prepare"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        removed = net.kind == REMOVED
+        outside, inside = removed & ~net.in_h, removed & net.in_h
+        remove_edges(self._store.arrays, net.lo[outside], net.hi[outside])
+        rew = net.kind == REWEIGHTED
+        reweight(self._store.arrays, net.lo[rew], net.hi[rew], net.w_new[rew])
+        added: list[tuple[int, int, float]] = []
+        self._repair(
+            net.lo[inside], net.hi[inside], keys[inside] ^ np.uint64(_REPAIR_STREAM), added, stats
+        )
+        seconds["delete"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        new = net.kind == NEW
+        self._resume(
+            lambda i: add_to_g(self._store.arrays, net.lo[new], net.hi[new], net.w_new[new], i),
+            int(new.sum()),
+        )
+        cand = new | (rew & ~net.in_h & (net.w_new > net.w_old))
+        critical = self._judge(net.lo[cand], net.hi[cand], net.w_new[cand], keys[cand], stats)
+        seconds["insert"] = time.perf_counter() - clock
+
+        rh = rew & net.in_h
+        delta = self._delta(
+            _columns(added),
+            (net.lo[cand][critical], net.hi[cand][critical], net.w_new[cand][critical]),
+            (net.lo[inside], net.hi[inside]),
+            (net.lo[rh], net.hi[rh], net.w_new[rh]),
+        )
+        report = BatchReport(
+            batch=self.batch_number,
+            delta=delta,
+            stats=self.stats(),
+            inserted=int(net.counts[0]),
+            deleted=int(net.counts[1]),
+            reweighted=int(net.counts[2]),
+            unknown=int(net.counts[3]),
+            critical=int(critical.sum()),
+            repaired=len(added),
+            walker_steps=int(stats[STAT_STEPS]),
+            seconds=seconds,
+        )
+        self.batch_number += 1
+        return report
+
+    def _prepare(self, batch: UpdateBatch) -> NetChange:
+        """Map ids (creating nodes for insertions) and reduce the batch to its net change."""
+        before = len(self._ids)
+        a = np.full(len(batch), -1, np.int64)
+        b = np.full(len(batch), -1, np.int64)
+        ins = batch.ops == Op.INSERT
+        ends = self._ids.add(np.stack([batch.u[ins], batch.v[ins]], axis=1).ravel()).reshape(-1, 2)
+        a[ins], b[ins] = ends[:, 0], ends[:, 1]
+        a[~ins], b[~ins] = self._ids.lookup(batch.u[~ins]), self._ids.lookup(batch.v[~ins])
+        created = len(self._ids) - before
+        if created:
+            self._store.add_nodes(created)
+            self._comp = self._comp.reserve(len(self._ids), created)
+            add_isolated(self._comp, before, created)
+            if len(self._ids) > self._ws.dist.shape[1]:
+                self._ws = new_workspace(
+                    len(self._ids) * 3 // 2, self._ws.heap_key.shape[1], self._ws
+                )
+        return net_change(self._store.arrays, a, b, batch.ops, batch.w)
+
+    def _resume(self, step: Callable[[int], int], total: int) -> None:
+        """Run a resumable kernel to the end, growing the store or the search heap between runs."""
+        done = 0
+        while (done := step(done)) < total:
+            if overflowed(self._ws):
+                self._ws = new_workspace(
+                    self._ws.dist.shape[1], self._ws.heap_key.shape[1] * 4, self._ws
+                )
+            else:
+                self._store.grow()
+
+    def _repair(
+        self,
+        lo: NDArray[np.int64],
+        hi: NDArray[np.int64],
+        keys: NDArray[np.uint64],
+        added: list[tuple[int, int, float]],
+        stats: NDArray[np.int64],
+    ) -> None:
+        cfg = self.config
+        self._comp = self._comp.reserve(len(self._ids), lo.shape[0])
+        done = np.zeros(lo.shape[0], np.bool_)
+        walks = cfg.mode == "dygrass"
+        typed: list[tuple[int, int, float]] = _typed_edge_list()
+        self._resume(
+            lambda i: delete_and_repair(
+                self._store.arrays, self._ws, self._comp, lo, hi, done, keys, i, walks,
+                cfg.walkers, cfg.max_steps, cfg.repair_discount, typed, stats,
+            ),
+            lo.shape[0],
+        )  # fmt: skip
+        added.extend((int(a), int(b), float(w)) for a, b, w in typed)
+
+    def _judge(
+        self,
+        lo: NDArray[np.int64],
+        hi: NDArray[np.int64],
+        w: NDArray[np.float64],
+        keys: NDArray[np.uint64],
+        stats: NDArray[np.int64],
+    ) -> NDArray[np.bool_]:
+        cfg = self.config
+        critical = np.zeros(lo.shape[0], np.bool_)
+        if cfg.mode == "default":
+            self._resume(
+                lambda i: judge_exact(
+                    self._store.arrays, self._ws, self._comp, lo, hi, w, critical, i,
+                    cfg.threshold, cfg.parallel_paths, stats,
+                ),
+                lo.shape[0],
+            )  # fmt: skip
+        else:
+            judge_walks(
+                self._store.arrays, self._comp, lo, hi, w, keys, critical,
+                cfg.threshold, cfg.walkers, cfg.max_steps, False, stats,
+            )  # fmt: skip
+            self._resume(
+                lambda i: add_critical(self._store.arrays, self._comp, lo, hi, w, critical, i),
+                lo.shape[0],
+            )
+        return critical
+
+    def _delta(
+        self,
+        repaired: Edges,
+        critical: Edges,
+        removed: tuple[NDArray[np.int64], NDArray[np.int64]],
+        reweighted: Edges,
+    ) -> Delta:
+        ext = self._ids.external
+
+        def out(
+            lo: NDArray[np.int64], hi: NDArray[np.int64]
+        ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+            u, v = ext[lo], ext[hi]
+            return np.minimum(u, v), np.maximum(u, v)
+
+        au, av = out(
+            np.concatenate([repaired[0], critical[0]]), np.concatenate([repaired[1], critical[1]])
+        )
+        ru, rv = out(*removed)
+        wu, wv = out(reweighted[0], reweighted[1])
+        return Delta(
+            au, av, np.concatenate([repaired[2], critical[2]]), ru, rv, wu, wv, reweighted[2]
+        )
+
+    # --------------------------------------------------------------------------- recovery
+    def replay(self, batch: UpdateBatch, delta: Delta) -> None:
+        """Re-apply a batch whose delta was already decided (recovery): G from the updates,
+        H from the delta, no walks. Raises EngineError when they do not fit together."""
+        net = self._prepare(batch)
+        ext = self._ids.external
+        removed = net.kind == REMOVED
+        gone = removed & net.in_h
+        if not _same_pairs(ext[net.lo[gone]], ext[net.hi[gone]], delta.removed_u, delta.removed_v):
+            raise EngineError(
+                f"batch {self.batch_number}: the delta's removals do not match the updates"
+            )
+        remove_edges(self._store.arrays, net.lo[removed], net.hi[removed])
+        rew = net.kind == REWEIGHTED
+        reweight(self._store.arrays, net.lo[rew], net.hi[rew], net.w_new[rew])
+        new = net.kind == NEW
+        self._resume(
+            lambda i: add_to_g(self._store.arrays, net.lo[new], net.hi[new], net.w_new[new], i),
+            int(new.sum()),
+        )
+        ends = self._ids.lookup(np.stack([delta.added_u, delta.added_v], axis=1).ravel()).reshape(
+            -1, 2
+        )
+        lo, hi = ends.min(axis=1), ends.max(axis=1)
+        if (ends < 0).any() or not self._store.outside_h(lo, hi).all():
+            raise EngineError(f"batch {self.batch_number}: the delta adds edges G lacks or H has")
+        self._resume(
+            lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, delta.added_w, i),
+            lo.shape[0],
+        )
+        self._comp = _components_of(self._store)
+        self.batch_number += 1
+
+    # ------------------------------------------------------------------------------ views
+    def stats(self) -> GraphStats:
+        """Sizes of G and H and the component count."""
+        return GraphStats(len(self._ids), self._store.edges, self._store.h_edges, self._comp.count)
+
+    def graph_edges(self) -> Edges:
+        """(u, v, w) of every edge of G, external ids, u < v, sorted by (u, v)."""
+        return self._export(only_h=False)
+
+    def sparsifier_edges(self) -> Edges:
+        """(u, v, w) of every edge of H, external ids, u < v, sorted by (u, v)."""
+        return self._export(only_h=True)
+
+    def _export(self, only_h: bool) -> Edges:
+        lo, hi, w = self._store.edges_of(only_h)
+        ext = self._ids.external
+        u, v = np.minimum(ext[lo], ext[hi]), np.maximum(ext[lo], ext[hi])
+        order = np.lexsort((v, u))
+        return u[order], v[order], w[order]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of engine state: graph store, id map, components and search workspace."""
+        comp = sum(a.nbytes for a in self._comp)
+        return self._store.nbytes + self._ids.nbytes + comp + sum(a.nbytes for a in self._ws)
+
+
+def _same_pairs(
+    u1: NDArray[np.int64], v1: NDArray[np.int64], u2: NDArray[np.int64], v2: NDArray[np.int64]
+) -> bool:
+    """Whether two lists of undirected pairs hold the same pairs (any order, any orientation)."""
+    a = np.sort(np.stack([np.minimum(u1, v1), np.maximum(u1, v1)], axis=1).view("i8,i8").ravel())
+    b = np.sort(np.stack([np.minimum(u2, v2), np.maximum(u2, v2)], axis=1).view("i8,i8").ravel())
+    return bool(np.array_equal(a, b))
+
+
+def _columns(edges: list[tuple[int, int, float]]) -> Edges:
+    if not edges:
+        return _no_edges()
+    lo, hi, w = zip(*edges, strict=True)
+    return np.array(lo, np.int64), np.array(hi, np.int64), np.array(w, np.float64)
+
+
+def _no_edges() -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+
+def _count_components(n: int, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> int:
+    return _labels(n, lo, hi)[0]
+
+
+def _labels(n: int, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> tuple[int, NDArray[np.int32]]:
+    adjacency = coo_matrix((np.ones(lo.shape[0]), (lo, hi)), shape=(n, n))
+    count, labels = connected_components(adjacency, directed=False)
+    return int(count), labels.astype(np.int32)
+
+
+def _components_of(store: GraphStore) -> Components:
+    """Components of H (equal to G's by the invariant), from scratch."""
+    lo, hi, _ = store.edges_of(only_h=True)
+    count, labels = _labels(store.nodes, lo, hi)
+    return Components.build(store.nodes, labels, count)
+
+
+def _typed_edge_list() -> list[tuple[int, int, float]]:
+    return nb.typed.List.empty_list(nb.types.Tuple((nb.int64, nb.int64, nb.float64)))  # type: ignore[no-any-return]

@@ -1,0 +1,164 @@
+"""Insertion rules: is a new (or strengthened) edge spectrally critical for H?
+
+An edge (p, q, w) is *not* critical when H already holds a p-q connection of resistance R with
+``w * R < K``; critical edges enter H.
+
+* ``default`` (:func:`judge_exact`): edges are judged one after the other against the current
+  H (edges accepted earlier in the batch count). R is bounded by the exact least-resistance
+  path (bidirectional Dijkstra, lengths 1/w, pruned at K/w), tightened with up to k
+  edge-disjoint paths in parallel (1/R <= sum 1/R_i, valid by Rayleigh monotonicity).
+* ``dygrass`` (:func:`judge_walks`): the paper's rule. W uniform non-backtracking walkers of at
+  most T steps from p in H as it was when the batch's insertions began.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.components import Components, find, union
+from engine.search import COST_H, Workspace, bidirectional, trace_path
+from engine.store import Arrays, g_find, g_in_h, h_add, room_for_edge
+from engine.walks import insertion_walks
+
+__all__ = ["STAT_SETTLED", "STAT_STEPS", "add_critical", "judge_exact", "judge_walks"]
+
+STAT_SETTLED, STAT_STEPS = 0, 1  # slots of the work counters
+
+
+@nb.njit(cache=True)
+def _h_entry(s: Arrays, x: int, y: int) -> int:
+    for i in range(s.h_start[x], s.h_start[x] + s.h_deg[x]):
+        if s.h_nbr[i] == y:
+            return int(i)
+    return -1
+
+
+@nb.njit(cache=True)
+def low_resistance(
+    s: Arrays, ws: Workspace, p: int, q: int, bound: float, paths: int, stats: NDArray[np.int64]
+) -> bool:
+    """Whether H's p-q resistance is provably below ``bound`` using up to ``paths`` paths."""
+    need = 1.0 / bound
+    conductance = 0.0
+    blocked: list[int] = []
+    accepted = False
+    for j in range(paths):
+        gap = need - conductance
+        length, meet, _, settled = bidirectional(
+            s.h_start, s.h_deg, s.h_nbr, s.h_wt, ws, p, q, (paths - j) / gap, 1.0 / gap, COST_H, 1.0
+        )
+        stats[STAT_SETTLED] += settled
+        if not np.isfinite(length):
+            break
+        conductance += 1.0 / length
+        if conductance > need:
+            accepted = True
+            break
+        if j + 1 < paths:
+            path = trace_path(ws, meet)
+            for k in range(path.shape[0] - 1):
+                for x, y in ((path[k], path[k + 1]), (path[k + 1], path[k])):
+                    i = _h_entry(s, x, y)
+                    s.h_wt[i] = -s.h_wt[i]
+                    blocked.append(i)
+    for i in blocked:
+        s.h_wt[i] = -s.h_wt[i]
+    return accepted
+
+
+@nb.njit(cache=True)
+def judge_exact(
+    s: Arrays,
+    ws: Workspace,
+    comp: Components,
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    w: NDArray[np.float64],
+    critical: NDArray[np.bool_],
+    begin: int,
+    threshold: float,
+    paths: int,
+    stats: NDArray[np.int64],
+) -> int:
+    """Default rule, in order; critical edges enter H at once. Returns where it stopped
+    (``lo.shape[0]`` when done; earlier when H needs room or the search heap overflowed)."""
+    for i in range(begin, lo.shape[0]):
+        a, b = lo[i], hi[i]
+        if g_in_h(s, g_find(s, a, b)):
+            continue
+        if not room_for_edge(s, a, b, True):
+            return i
+        crit = find(comp, a) != find(comp, b)
+        if not crit:
+            crit = not low_resistance(s, ws, a, b, threshold / w[i], paths, stats)
+            if ws.meta[1]:
+                return i
+        if crit:
+            h_add(s, a, b, w[i])
+            union(comp, a, b)
+            critical[i] = True
+    return lo.shape[0]
+
+
+@nb.njit(cache=True)
+def judge_walks(
+    s: Arrays,
+    comp: Components,
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    w: NDArray[np.float64],
+    keys: NDArray[np.uint64],
+    critical: NDArray[np.bool_],
+    threshold: float,
+    walkers: int,
+    max_steps: int,
+    early_exit: bool,
+    stats: NDArray[np.int64],
+) -> None:
+    """dyGRASS rule against the current H (the caller adds the critical edges afterwards)."""
+    for i in range(lo.shape[0]):
+        a, b = lo[i], hi[i]
+        if g_in_h(s, g_find(s, a, b)):
+            continue
+        if find(comp, a) != find(comp, b):
+            critical[i] = True
+            continue
+        found, steps = insertion_walks(
+            s.h_start,
+            s.h_deg,
+            s.h_nbr,
+            s.h_wt,
+            a,
+            b,
+            w[i],
+            threshold,
+            walkers,
+            max_steps,
+            keys[i],
+            early_exit,
+        )
+        stats[STAT_STEPS] += steps
+        critical[i] = not found
+
+
+@nb.njit(cache=True)
+def add_critical(
+    s: Arrays,
+    comp: Components,
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    w: NDArray[np.float64],
+    critical: NDArray[np.bool_],
+    begin: int,
+) -> int:
+    """Add the edges flagged critical to H, in order; returns where it stopped for room."""
+    for i in range(begin, lo.shape[0]):
+        if not critical[i] or g_in_h(s, g_find(s, lo[i], hi[i])):
+            continue
+        if not room_for_edge(s, lo[i], hi[i], True):
+            return i
+        h_add(s, lo[i], hi[i], w[i])
+        union(comp, lo[i], hi[i])
+    return lo.shape[0]

@@ -1,0 +1,229 @@
+"""Bidirectional Dijkstra on slack-CSR adjacency: the exact local least-resistance search.
+
+Used by the default insertion rule (search H, lengths 1/w, pruned at a resistance bound) and
+by deletion repair (search G, where edges already in H cost ``discount / w``). Search state
+lives in a reusable :class:`Workspace` whose per-node arrays are "cleared" by bumping a stamp,
+so a search costs only what it visits.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "COST_G_REPAIR",
+    "COST_H",
+    "Workspace",
+    "bidirectional",
+    "new_workspace",
+    "overflowed",
+    "trace_path",
+]
+
+COST_H = 0  # H adjacency: length 1/w; negative weights are blocked entries
+COST_G_REPAIR = 1  # G adjacency: 1/|w|, times ``discount`` when the edge is in H (w < 0)
+
+# meta slots
+_STAMP, _OVERFLOW = 0, 1
+
+
+class Workspace(NamedTuple):
+    """Per-side (0: from p, 1: from q) search state."""
+
+    dist: NDArray[np.float64]  # (2, n)
+    seen: NDArray[np.int32]  # (2, n) stamp of the search that labelled the node
+    pred: NDArray[np.int32]  # (2, n) predecessor on the side's shortest-path tree
+    heap_key: NDArray[np.float64]  # (2, capacity)
+    heap_node: NDArray[np.int32]  # (2, capacity)
+    meta: NDArray[np.int64]
+
+
+def new_workspace(nodes: int, heap: int = 4096, old: Workspace | None = None) -> Workspace:
+    """A workspace for ``nodes`` nodes (keeping ``old``'s stamp so stale marks stay stale)."""
+    n = max(nodes, 16)
+    meta = np.zeros(4, np.int64) if old is None else old.meta.copy()
+    meta[_OVERFLOW] = 0
+    ws = Workspace(
+        np.zeros((2, n)),
+        np.zeros((2, n), np.int32),
+        np.zeros((2, n), np.int32),
+        np.zeros((2, heap)),
+        np.zeros((2, heap), np.int32),
+        meta,
+    )
+    if old is not None:
+        m = min(n, old.dist.shape[1])
+        ws.dist[:, :m] = old.dist[:, :m]
+        ws.seen[:, :m] = old.seen[:, :m]
+        ws.pred[:, :m] = old.pred[:, :m]
+    return ws
+
+
+@nb.njit(cache=True, inline="always")
+def _push(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int, k: float, x: int) -> int:
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= k:
+            break
+        keys[i] = keys[parent]
+        nodes[i] = nodes[parent]
+        i = parent
+    keys[i] = k
+    nodes[i] = x
+    return size + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _pop(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int) -> int:
+    """Remove the root (the caller reads it first); returns the new size."""
+    size -= 1
+    k = keys[size]
+    x = nodes[size]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and keys[child + 1] < keys[child]:
+            child += 1
+        if keys[child] >= k:
+            break
+        keys[i] = keys[child]
+        nodes[i] = nodes[child]
+        i = child
+    if size > 0:
+        keys[i] = k
+        nodes[i] = x
+    return size
+
+
+@nb.njit(cache=True, inline="always")
+def _cost(w: float, mode: int, discount: float) -> float:
+    if mode == COST_H:
+        return 1.0 / w if w > 0 else -1.0
+    return (discount if w < 0 else 1.0) / abs(w)
+
+
+@nb.njit(cache=True)
+def bidirectional(
+    start: NDArray[np.int64],
+    deg: NDArray[np.int32],
+    nbr: NDArray[np.int32],
+    wt: NDArray[np.float64],
+    ws: Workspace,
+    p: int,
+    q: int,
+    bound: float,
+    accept: float,
+    mode: int,
+    discount: float,
+) -> tuple[float, int, int, int]:
+    """Shortest p-q path shorter than ``bound``.
+
+    Returns ``(length, meet, exhausted_side, settled)``: length is inf when no path is shorter
+    than ``bound``; ``meet`` is the node where the two trees join (trace with
+    :func:`trace_path`); exhausted_side is 0 or 1 when that side ran out of nodes below the
+    bound (with an infinite bound and no path: p and q are disconnected), else -1. The search
+    stops early at the first path shorter than ``accept`` (0 disables that). Sets the overflow
+    flag in ``ws.meta`` (and returns inf) when the heap is too small.
+    """
+    if ws.meta[_STAMP] >= 2**31 - 2:
+        ws.seen[:] = 0
+        ws.meta[_STAMP] = 0
+    ws.meta[_STAMP] += 1
+    stamp = ws.meta[_STAMP]
+    cap = ws.heap_key.shape[1]
+    size = np.zeros(2, np.int64)
+    for side, root in ((0, p), (1, q)):
+        ws.seen[side, root] = stamp
+        ws.dist[side, root] = 0.0
+        ws.pred[side, root] = -1
+        size[side] = _push(ws.heap_key[side], ws.heap_node[side], 0, 0.0, root)
+    best = np.inf
+    meet = -1
+    settled = 0
+    if p == q:
+        return 0.0, p, -1, 0
+    while size[0] > 0 and size[1] > 0:
+        limit = min(best, bound)
+        if ws.heap_key[0, 0] + ws.heap_key[1, 0] >= limit:
+            break
+        side = 0 if size[0] <= size[1] else 1
+        other = 1 - side
+        keys = ws.heap_key[side]
+        nodes = ws.heap_node[side]
+        d = keys[0]
+        x = nodes[0]
+        size[side] = _pop(keys, nodes, size[side])
+        if d > ws.dist[side, x]:
+            continue
+        settled += 1
+        base = start[x]
+        for i in range(deg[x]):
+            c = _cost(wt[base + i], mode, discount)
+            if c < 0:
+                continue
+            y = nbr[base + i]
+            nd = d + c
+            if nd >= limit:
+                continue
+            if ws.seen[side, y] == stamp and nd >= ws.dist[side, y]:
+                continue
+            ws.seen[side, y] = stamp
+            ws.dist[side, y] = nd
+            ws.pred[side, y] = x
+            if size[side] >= cap:
+                ws.meta[_OVERFLOW] = 1
+                return np.inf, -1, -1, settled
+            size[side] = _push(keys, nodes, size[side], nd, y)
+            if ws.seen[other, y] == stamp:
+                total = nd + ws.dist[other, y]
+                if total < best:
+                    best = total
+                    meet = y
+                    limit = min(best, bound)
+                    if best < accept:
+                        return best, meet, -1, settled
+    exhausted = -1
+    if size[0] == 0:
+        exhausted = 0
+    elif size[1] == 0:
+        exhausted = 1
+    if best < bound:
+        return best, meet, exhausted, settled
+    return np.inf, -1, exhausted, settled
+
+
+@nb.njit(cache=True)
+def trace_path(ws: Workspace, meet: int) -> NDArray[np.int32]:
+    """Nodes of the path found by the last search, from p to q."""
+    n_p = 0
+    x = meet
+    while x >= 0:
+        n_p += 1
+        x = ws.pred[0, x]
+    n_q = 0
+    x = ws.pred[1, meet]
+    while x >= 0:
+        n_q += 1
+        x = ws.pred[1, x]
+    path = np.empty(n_p + n_q, np.int32)
+    x = meet
+    for i in range(n_p - 1, -1, -1):
+        path[i] = x
+        x = ws.pred[0, x]
+    x = ws.pred[1, meet]
+    for i in range(n_p, n_p + n_q):
+        path[i] = x
+        x = ws.pred[1, x]
+    return path
+
+
+def overflowed(ws: Workspace) -> bool:
+    """Whether the last search ran out of heap (grow the workspace and run it again)."""
+    return bool(ws.meta[_OVERFLOW])
