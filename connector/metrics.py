@@ -3,8 +3,9 @@
 Build one :class:`WorkerMetrics` per worker against its own ``CollectorRegistry`` (never the
 global one) and serve that registry with :func:`serve_metrics`. Names carry the ``sparsiflow_``
 prefix and their unit (``_seconds``, ``_bytes``, ``_total``); every label is bounded: rejection
-reasons are a fixed enum, graph ids are capped by ``max_graph_labels`` (later graphs share the
-label :data:`OTHER_GRAPH`), partitions by the topic's partition count.
+reasons are the :class:`~connector.rejections.Reason` values, graph ids are capped by
+``max_graph_labels`` (later graphs share the label :data:`OTHER_GRAPH`), partitions by the
+topic's partition count.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prometheus_client import (
     start_http_server,
 )
 
+from connector.rejections import Reason
 from engine.results import BatchReport, GraphStats
 
 __all__ = [
@@ -43,17 +45,7 @@ __all__ = [
 
 DEFAULT_METRICS_PORT: Final = 9108
 OTHER_GRAPH: Final = "_other"
-REJECT_REASONS: Final = (
-    "malformed_json",
-    "schema",
-    "unknown_op",
-    "self_loop",
-    "bad_weight",
-    "bad_node_id",
-    "unknown_graph",
-    "oversized_batch",
-    "other",
-)
+REJECT_REASONS: Final = (*(reason.value for reason in Reason), "other")
 LATENCY_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
@@ -212,10 +204,11 @@ class WorkerMetrics:
         """Count ``count`` input records read from the input topic (good or bad)."""
         self._consumed.inc(count)
 
-    def record_rejected(self, reason: str, count: int = 1) -> None:
-        """Count records sent to the DLQ; a reason outside :data:`REJECT_REASONS` counts as
-        ``other``."""
-        self._rejected.labels(reason if reason in REJECT_REASONS else "other").inc(count)
+    def record_rejected(self, reason: Reason | str, count: int = 1) -> None:
+        """Count records sent to the DLQ for ``reason``; a string that is no
+        :class:`~connector.rejections.Reason` counts as ``other``."""
+        label = str(reason)
+        self._rejected.labels(label if label in REJECT_REASONS else "other").inc(count)
 
     # --- per-batch --------------------------------------------------------------------------
     def record_batch(

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from connector.metrics import OTHER_GRAPH, REJECT_REASONS, WorkerMetrics
+from connector.rejections import Reason
 from engine.results import BatchReport, Delta, GraphStats
 
 NOW = 1_700_000_000.0
@@ -145,9 +146,10 @@ def test_forget_graph_drops_gauges_but_keeps_counters(
 def test_rejections_are_counted_by_a_bounded_reason(
     metrics: WorkerMetrics, registry: CollectorRegistry
 ) -> None:
+    assert set(REJECT_REASONS) == {r.value for r in Reason} | {"other"}
     for reason in REJECT_REASONS:
         assert value(registry, "sparsiflow_events_rejected_total", reason=reason) == 0
-    metrics.record_rejected("self_loop")
+    metrics.record_rejected(Reason.SELF_LOOP)
     metrics.record_rejected("bad_weight", count=3)
     metrics.record_rejected("something-new")
     metrics.record_consumed(10)
