@@ -18,6 +18,8 @@ __all__ = [
     "alert_exprs",
     "dashboard_exprs",
     "metric_names",
+    "missing_metrics",
+    "promtool_check_metrics",
     "promtool_check_rules",
 ]
 
@@ -31,6 +33,8 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACES = re.compile(r"\{[^}]*\}|\[[^\]]*\]")
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _IDENT = re.compile(r"(?<![\w:.])([A-Za-z_:][\w:]*)\b(?!\s*\()")
+# Series Prometheus itself adds to every target.
+SCRAPE_SERIES = {"up"}
 _KEYWORDS = {"and", "or", "unless", "offset", "bool", "inf", "nan", "atan2"}
 
 
@@ -58,6 +62,18 @@ def metric_names(expr: str) -> set[str]:
     return {name for name in _IDENT.findall(bare) if name not in _KEYWORDS}
 
 
+def missing_metrics(exposition: str) -> dict[str, set[str]]:
+    """Per dashboard query and alert, the metric names it uses that a scrape body lacks."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    exported = {s.name for f in text_string_to_metric_families(exposition) for s in f.samples}
+    exported |= SCRAPE_SERIES
+    uses = {f"dashboard {k}": v for k, v in dashboard_exprs().items()}
+    uses |= {f"alert {k}": v for k, v in alert_exprs().items()}
+    found = {where: metric_names(expr) - exported for where, expr in uses.items()}
+    return {where: names for where, names in found.items() if names}
+
+
 def promtool_check_rules(path: Path) -> subprocess.CompletedProcess[str]:
     """Run ``promtool check rules`` on ``path``."""
     return subprocess.run(
@@ -65,5 +81,16 @@ def promtool_check_rules(path: Path) -> subprocess.CompletedProcess[str]:
         check=False,
         capture_output=True,
         text=True,
+        timeout=60,
+    )
+
+
+def promtool_check_metrics(exposition: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run ``promtool check metrics`` (the exposition-format linter) on a scrape body."""
+    return subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=exposition,
+        check=False,
+        capture_output=True,
         timeout=60,
     )

@@ -7,39 +7,17 @@ bundle is fed directly, so the path from bundle to Prometheus is proven without 
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
-from promql_sources import ALERTS, alert_exprs, dashboard_exprs, metric_names
+from prometheus_server import http_get, run_prometheus, wait_for
+from promql_sources import alert_exprs, missing_metrics, promtool_check_metrics
 
 from connector.metrics import MetricsServer, WorkerMetrics, serve_metrics
 from engine.results import BatchReport, Delta, GraphStats
-
-# Series Prometheus itself adds to every target.
-SCRAPE_SERIES = {"up"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return bytes(response.read())
 
 
 @pytest.fixture
@@ -66,106 +44,33 @@ def endpoint() -> Iterator[MetricsServer]:
 def test_scrape_is_promtool_clean_and_covers_dashboard_and_alerts(
     endpoint: MetricsServer,
 ) -> None:
-    body = _get(f"http://127.0.0.1:{endpoint.port}/metrics")
-    done = subprocess.run(
-        ["promtool", "check", "metrics"], input=body, capture_output=True, check=False, timeout=60
-    )
+    body = http_get(f"http://127.0.0.1:{endpoint.port}/metrics")
+    done = promtool_check_metrics(body)
     assert done.returncode == 0, (done.stdout + done.stderr).decode()
-    exported = {
-        sample.name
-        for family in text_string_to_metric_families(body.decode())
-        for sample in family.samples
-    }
-    for source, exprs in (("dashboard", dashboard_exprs()), ("alerts", alert_exprs())):
-        for where, expr in exprs.items():
-            missing = metric_names(expr) - exported - SCRAPE_SERIES
-            assert not missing, f"{source} {where} uses metrics nobody exports: {missing}"
-    assert exported >= {"sparsiflow_events_consumed_total", "sparsiflow_engine_info"}
+    assert missing_metrics(body.decode()) == {}
+    assert b"sparsiflow_engine_info{" in body
 
 
-def _query(base: str, promql: str) -> list[dict[str, Any]]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    answer = json.loads(_get(url))
-    assert answer["status"] == "success", answer
-    return list(answer["data"]["result"])
+def test_prometheus_scrapes_the_endpoint_and_evaluates_the_rules(
+    endpoint: MetricsServer, tmp_path: Path
+) -> None:
+    with run_prometheus(f"127.0.0.1:{endpoint.port}", tmp_path) as prometheus:
+        series = wait_for(
+            lambda: prometheus.query('sparsiflow_events_consumed_total{job="sparsiflow"}'),
+            "Prometheus to scrape the endpoint",
+        )
+        assert float(series[0]["value"][1]) == 500
 
+        def kappa_alert() -> list[dict[str, Any]]:
+            alerts = prometheus.api("alerts")["alerts"]
+            return [a for a in alerts if a["labels"]["alertname"] == "SparsiflowKappaAboveBound"]
 
-def _wait_for(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except OSError:  # server not listening yet
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {check.__doc__}")
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def prometheus(endpoint: MetricsServer, tmp_path: Path) -> Iterator[str]:
-    """A real Prometheus server on a free loopback port scraping ``endpoint`` with our rules."""
-    rules = tmp_path / "sparsiflow-alerts.yaml"
-    shutil.copy(ALERTS, rules)
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [
-            {
-                "job_name": "sparsiflow",
-                "static_configs": [{"targets": [f"127.0.0.1:{endpoint.port}"]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-    assert process.returncode in (0, -15), (tmp_path / "prometheus.log").read_text()
-
-
-def test_prometheus_scrapes_the_endpoint_and_evaluates_the_rules(prometheus: str) -> None:
-    def consumed() -> list[dict[str, Any]]:
-        """the scraped sparsiflow_events_consumed_total"""
-        return _query(prometheus, 'sparsiflow_events_consumed_total{job="sparsiflow"}')
-
-    series = _wait_for(consumed)
-    assert float(series[0]["value"][1]) == 500
-
-    def kappa_pending() -> list[dict[str, Any]]:
-        """the kappa alert to be pending"""
-        alerts = json.loads(_get(f"{prometheus}/api/v1/alerts"))["data"]["alerts"]
-        return [a for a in alerts if a["labels"]["alertname"] == "SparsiflowKappaAboveBound"]
-
-    (alert,) = _wait_for(kappa_pending)
-    assert alert["state"] == "pending"  # `for: 15m` not yet elapsed
-    assert alert["labels"]["graph"] == "g1"
-
-    groups = json.loads(_get(f"{prometheus}/api/v1/rules"))["data"]["groups"]
-    rules = [rule for group in groups for rule in group["rules"]]
-    assert {r["name"] for r in rules} == set(alert_exprs())
-    assert all(r["health"] != "err" for r in rules), rules
-    (lag,) = _query(prometheus, "sum by (topic) (sparsiflow_consumer_lag_records)")
-    assert lag["metric"] == {"topic": "edge-updates"}
-    assert float(lag["value"][1]) == 12
+        (alert,) = wait_for(kappa_alert, "the kappa alert")
+        assert alert["state"] == "pending"  # `for: 15m` not yet elapsed
+        assert alert["labels"]["graph"] == "g1"
+        rules = [r for group in prometheus.api("rules")["groups"] for r in group["rules"]]
+        assert {r["name"] for r in rules} == set(alert_exprs())
+        assert all(r["health"] != "err" for r in rules), rules
+        (lag,) = prometheus.query("sum by (topic) (sparsiflow_consumer_lag_records)")
+        assert lag["metric"] == {"topic": "edge-updates"}
+        assert float(lag["value"][1]) == 12

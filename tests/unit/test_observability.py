@@ -14,6 +14,7 @@ from promql_sources import (
     alert_exprs,
     dashboard_exprs,
     metric_names,
+    missing_metrics,
     promtool_check_rules,
 )
 
@@ -71,6 +72,15 @@ def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
     done = promtool_check_rules(wrapped)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(rules)} rules found" in done.stdout
+
+
+def test_an_empty_scrape_lacks_what_dashboard_and_alerts_use() -> None:
+    missing = missing_metrics("")
+    assert missing["alert SparsiflowKappaAboveBound"] == {
+        "sparsiflow_kappa",
+        "sparsiflow_kappa_bound",
+    }
+    assert len(missing) == len(dashboard_exprs()) + len(alert_exprs()) - 1  # absent(up == 1)
 
 
 def test_a_broken_expression_is_caught(tmp_path: Path) -> None:
