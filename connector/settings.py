@@ -20,6 +20,7 @@ __all__ = [
     "EngineSettings",
     "KafkaSettings",
     "RecordLimitSettings",
+    "Settings",
     "TopicSettings",
     "WorkerSettings",
     "client_configs",
@@ -126,6 +127,8 @@ class WorkerSettings(BaseSettings):
 
     ``allowed_graphs``: comma-separated graph ids (``SPARSIFLOW_ALLOWED_GRAPHS``); empty means
     any. ``max_graphs``: the most graphs one worker holds; further ones go to the DLQ.
+    ``kappa_every``: measure kappa with every N-th batch of a graph (0: never; the exact method
+    costs a sparse factorization, so keep N large on big graphs).
     """
 
     model_config = _config("SPARSIFLOW_")
@@ -135,6 +138,7 @@ class WorkerSettings(BaseSettings):
     state_dir: Path | None = None
     allowed_graphs: Annotated[frozenset[str], NoDecode] = frozenset()
     max_graphs: int = Field(1000, ge=1)
+    kappa_every: int = Field(0, ge=0)
 
     @field_validator("allowed_graphs", mode="before")
     @classmethod
@@ -148,6 +152,39 @@ class WorkerSettings(BaseSettings):
 
 
 @dataclass(frozen=True)
+class Settings:
+    """Every concern's settings for one process."""
+
+    kafka: KafkaSettings
+    topics: TopicSettings
+    batch: BatchSettings
+    records: RecordLimitSettings
+    engine: EngineSettings
+    worker: WorkerSettings
+
+    @classmethod
+    def load(cls, **overrides: dict[str, Any]) -> Settings:
+        """Read the environment; ``overrides`` per concern (e.g. ``topics={"input_topic": ...}``,
+        from command-line flags) win, and None values among them are ignored."""
+        kinds = {
+            "kafka": KafkaSettings,
+            "topics": TopicSettings,
+            "batch": BatchSettings,
+            "records": RecordLimitSettings,
+            "engine": EngineSettings,
+            "worker": WorkerSettings,
+        }
+        unknown = overrides.keys() - kinds.keys()
+        if unknown:
+            raise TypeError(f"unknown settings concern(s): {sorted(unknown)}")
+        built = {
+            name: kind(**{k: v for k, v in overrides.get(name, {}).items() if v is not None})
+            for name, kind in kinds.items()
+        }
+        return cls(**built)
+
+
+@dataclass(frozen=True)
 class ClientConfigs:
     """Client configurations derived from one :class:`KafkaSettings`.
 
@@ -155,14 +192,14 @@ class ClientConfigs:
     URL. ``faust_credentials``: a ``faust.auth`` credentials object, or None for PLAINTEXT.
     """
 
-    librdkafka: dict[str, str]
+    librdkafka: dict[str, str | int | float | bool]
     faust_broker: str
     faust_credentials: object | None
 
 
 def client_configs(kafka: KafkaSettings) -> ClientConfigs:
     """Build every client's configuration from the Kafka settings (the only place that does)."""
-    conf = {
+    conf: dict[str, str | int | float | bool] = {
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol.lower(),
         "client.id": kafka.client_id,

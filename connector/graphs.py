@@ -1,0 +1,99 @@
+"""The worker's state per input partition and graph: which graphs it holds, each graph's
+engine, open micro-batch and the last input offset its published deltas cover.
+
+A graph lives on one input partition (records are keyed by graph id); the first partition a
+graph is seen on owns it, and its records on any other partition are rejected
+(``wrong_partition``), so one engine never mixes two partitions' offsets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from connector.batcher import BatchPolicy, MicroBatcher
+from connector.codec import Decoded
+from connector.kappa import KappaProbe
+from connector.records import InputRecord
+from connector.rejections import Reason, Rejected
+from engine.engine import Engine
+
+__all__ = ["GraphLimits", "GraphState", "GraphTable", "Pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An accepted input record waiting in its graph's open batch."""
+
+    record: InputRecord
+    decoded: Decoded
+
+
+@dataclass
+class GraphState:
+    """One graph held by this worker: its engine, open batch and kappa probe."""
+
+    graph: str
+    partition: int
+    engine: Engine
+    batcher: MicroBatcher[Pending]
+    kappa: KappaProbe = field(default_factory=KappaProbe)
+    covered_offset: int = -1
+    """Last input offset covered by a delivered delta (-1: none yet)."""
+
+
+@dataclass(frozen=True)
+class GraphLimits:
+    """Which graphs a worker accepts: ``allowed`` (empty: any) and at most ``max_graphs``."""
+
+    allowed: frozenset[str] = frozenset()
+    max_graphs: int = 1000
+
+
+@dataclass
+class GraphTable:
+    """Graphs held by this worker, created on their first accepted record."""
+
+    make_engine: Callable[[str], Engine]
+    policy: BatchPolicy
+    limits: GraphLimits = field(default_factory=GraphLimits)
+    clock: Callable[[], float] = time.monotonic
+    _graphs: dict[str, GraphState] = field(default_factory=dict, init=False)
+
+    def route(self, graph: str, partition: int) -> GraphState | Rejected:
+        """The state of ``graph`` for a record from ``partition``, or why it is refused."""
+        state = self._graphs.get(graph)
+        if state is not None:
+            if state.partition != partition:
+                return Rejected(
+                    Reason.WRONG_PARTITION,
+                    f"graph {graph!r} is held on input partition {state.partition}, "
+                    f"not {partition}: key records by graph id",
+                )
+            return state
+        if self.limits.allowed and graph not in self.limits.allowed:
+            return Rejected(Reason.UNKNOWN_GRAPH, f"graph {graph!r} is not served here")
+        if len(self._graphs) >= self.limits.max_graphs:
+            return Rejected(
+                Reason.TOO_MANY_GRAPHS, f"this worker already holds {self.limits.max_graphs} graphs"
+            )
+        state = GraphState(
+            graph, partition, self.make_engine(graph), MicroBatcher(self.policy, self.clock)
+        )
+        self._graphs[graph] = state
+        return state
+
+    def __iter__(self) -> Iterator[GraphState]:
+        return iter(list(self._graphs.values()))
+
+    def __len__(self) -> int:
+        return len(self._graphs)
+
+    def release(self, partitions: Iterable[int]) -> list[GraphState]:
+        """Drop and return the graphs of ``partitions`` (e.g. when they are revoked)."""
+        gone = set(partitions)
+        released = [s for s in self._graphs.values() if s.partition in gone]
+        for state in released:
+            del self._graphs[state.graph]
+        return released

@@ -1,0 +1,47 @@
+"""Run the stream processor: the Faust worker plus the Prometheus ``/metrics`` server."""
+
+from __future__ import annotations
+
+import logging
+
+from connector.settings import Settings
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, loglevel: str = "warning") -> int:
+    """Run until SIGTERM/SIGINT (exit status 0) or a processing failure (exit status 1)."""
+    import faust
+    from prometheus_client import CollectorRegistry
+
+    from connector.app import create_app
+    from connector.metrics import WorkerMetrics, serve_metrics
+    from connector.settings import client_configs
+    from connector.topics import ensure_topics
+
+    created = ensure_topics(client_configs(settings.kafka), settings.topics)
+    if created:
+        log.warning("created topics %s", ", ".join(created))
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    metrics.set_engine_info(backend=settings.engine.backend, mode=settings.engine.mode)
+    metrics.set_kappa_bound(settings.engine.target_kappa)
+    server = serve_metrics(registry, settings.worker.metrics_port)
+    app = create_app(settings, metrics)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    log.warning(
+        "sparsiflow worker: group %s, input %s, metrics on port %d",
+        settings.worker.group_id,
+        settings.topics.input_topic,
+        server.port,
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        server.close()
+    crashed = app._crash_reason is not None or worker._crash_reason is not None
+    return 1 if crashed else status
