@@ -52,12 +52,22 @@ class KappaEstimate:
     seconds: float
 
 
+@dataclass(frozen=True)
+class _Cache:
+    """What depends on H only: its grounding, grounded Laplacian and factorization."""
+
+    fingerprint: bytes
+    ground: Grounding
+    lh: sp.csc_matrix
+    factor: Factor | None  # None when the reduced space is empty
+
+
 class KappaEstimator:
     """Estimates lambda_max of (L_G, L_H) for a changing pair, reusing work between calls.
 
     tol: stop when the relative residual is below this; cycle: Lanczos steps per restart
     (memory: ``cycle`` vectors of length n); budget: most steps per call; seed: of the
-    first start vector.
+    random part of the start vectors.
     """
 
     def __init__(
@@ -67,51 +77,45 @@ class KappaEstimator:
             raise ValueError("need tol > 0 and 2 <= cycle <= budget")
         self.tol, self.cycle, self.budget = tol, cycle, budget
         self._rng = np.random.default_rng(seed)
-        self._fingerprint = b""
-        self._ground: Grounding | None = None
-        self._factor: Factor | None = None
-        self._lh: sp.csc_matrix | None = None
+        self._cache: _Cache | None = None
         self._x: NDArray[np.float64] | None = None
 
     def refresh(self) -> None:
         """Forget the cached factorization (the next call factorizes L_H again)."""
-        self._fingerprint = b""
+        self._cache = None
 
     def update(self, graph: EdgeList, sparsifier: EdgeList) -> KappaEstimate:
         """Estimate for G = ``graph`` and H = ``sparsifier`` (H a subgraph of G)."""
         start = time.perf_counter()
         n = max(graph.n, sparsifier.n)
         g, h = graph.with_nodes(n), sparsifier.with_nodes(n)
-        refactorized = self._prepare(h)
-        ground, factor, lh = self._ground, self._factor, self._lh
-        assert ground is not None and factor is not None and lh is not None
+        cache, refactorized = self._prepare(h)
+        ground = cache.ground
         if ground.count > components(g)[0]:
             return KappaEstimate(math.inf, np.zeros(n), 0.0, 0, refactorized, _since(start))
-        if ground.size == 0:
+        if cache.factor is None:
             return KappaEstimate(1.0, np.zeros(n), 0.0, 0, refactorized, _since(start))
         lg = grounded_laplacian(g, ground)
-        x = self._start(ground, n)
-        value, y, residual, steps = 0.0, x, math.inf, 0
+        value, y, residual, steps = 0.0, self._start(ground, n), math.inf, 0
         while steps < self.budget and residual > self.tol:
             length = min(self.cycle, self.budget - steps, ground.size)
-            value, y, residual, taken = _lanczos(lg, lh, factor, y, length, self.tol)
+            value, y, residual, taken = _lanczos(lg, cache.lh, cache.factor, y, length, self.tol)
             steps += taken
         self._x = ground.expand(y)
         return KappaEstimate(value, self._x, residual, steps, refactorized, _since(start))
 
-    def _prepare(self, h: EdgeList) -> bool:
-        """Factorize grounded L_H unless H is unchanged since the last factorization."""
+    def _prepare(self, h: EdgeList) -> tuple[_Cache, bool]:
+        """The cache for H, factorizing grounded L_H unless H is unchanged since last time."""
         digest = hashlib.blake2b(digest_size=16)
         for part in (np.int64(h.n), h.u, h.v, h.w):
             digest.update(np.ascontiguousarray(part).tobytes())
         fingerprint = digest.digest()
-        if fingerprint == self._fingerprint:
-            return False
-        self._ground = Grounding.of(h)
-        self._lh = grounded_laplacian(h, self._ground)
-        self._factor = Factor(self._lh) if self._ground.size else None
-        self._fingerprint = fingerprint
-        return True
+        if self._cache is not None and self._cache.fingerprint == fingerprint:
+            return self._cache, False
+        ground = Grounding.of(h)
+        lh = grounded_laplacian(h, ground)
+        self._cache = _Cache(fingerprint, ground, lh, Factor(lh) if ground.size else None)
+        return self._cache, True
 
     def _start(self, ground: Grounding, n: int) -> NDArray[np.float64]:
         """Previous eigenvector (re-grounded) plus a little noise, or noise on a cold start."""

@@ -13,6 +13,7 @@ reference writes them) bare ``i j [w]`` lines with 1-based ids and no banner.
 
 from __future__ import annotations
 
+import warnings
 from os import PathLike
 from pathlib import Path
 
@@ -94,13 +95,17 @@ def _read_bare(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """``i j [w]`` lines with 1-based ids (the dyGRASS reference's stream files)."""
     try:
-        table = np.loadtxt(path, comments="%", ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            table = np.loadtxt(path, comments="%", ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise GraphFormatError(f"{path}: expected 'i j [w]' lines: {exc}") from exc
-    if table.shape[0] and table.shape[1] not in (2, 3):
+    if table.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    if table.shape[1] not in (2, 3):
         raise GraphFormatError(f"{path}: expected 2 or 3 columns, got {table.shape[1]}")
     ids = table[:, :2]
-    if table.shape[0] and not (np.all(ids == np.round(ids)) and ids.min() >= 1):
+    if not (np.all(ids == np.round(ids)) and ids.min() >= 1):
         raise GraphFormatError(f"{path}: node ids must be integers >= 1")
     vals = table[:, 2] if table.shape[1] == 3 else np.ones(table.shape[0])
     return ids[:, 0].astype(np.int64) - 1, ids[:, 1].astype(np.int64) - 1, vals

@@ -1,0 +1,90 @@
+"""Online kappa estimator against the exact dense oracle; caching and warm starts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.edges import EdgeList, laplacian
+from engine.generate import delaunay, fem_mesh
+from engine.kappa import KappaEstimator
+from engine.quality import measure
+from engine.streams import spanning_forest
+
+
+def _pair(n: int, extra: float, seed: int) -> tuple[EdgeList, EdgeList]:
+    g = delaunay(n, weights="lognormal", seed=seed)
+    rng = np.random.default_rng(seed)
+    return g, g.subset(spanning_forest(g, seed) | (rng.random(g.m) < extra))
+
+
+@pytest.mark.parametrize("tol", [1e-1, 1e-2, 1e-4])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_estimate_is_a_close_lower_bound(tol: float, seed: int) -> None:
+    g, h = _pair(900, 0.05, seed)
+    exact = measure(g, h, method="dense").lambda_max
+    r = KappaEstimator(tol=tol, seed=seed).update(g, h)
+    assert r.residual <= tol
+    assert r.lambda_max <= exact * (1 + 1e-10)  # a Ritz value never exceeds lambda_max
+    assert (exact - r.lambda_max) / exact <= tol  # measured: about tol^2 or better
+
+
+def test_vector_is_a_generalized_eigenvector() -> None:
+    g, h = _pair(800, 0.03, 5)
+    r = KappaEstimator(tol=1e-6).update(g, h)
+    x = r.vector
+    lg, lh = laplacian(g), laplacian(h)
+    assert x @ (lh @ x) == pytest.approx(1.0, rel=1e-8)
+    residual = lg @ x - r.lambda_max * (lh @ x)
+    assert np.linalg.norm(residual) <= 1e-4 * np.linalg.norm(lg @ x)
+
+
+def test_top_ranked_edge_lowers_lambda_max() -> None:
+    # the control loop's use: the edge of G with the largest w (x_p - x_q)^2 is critical
+    g = fem_mesh(1000, seed=3)
+    h = g.subset(spanning_forest(g, 3))
+    r = KappaEstimator(tol=1e-4).update(g, h)
+    score = g.w * (r.vector[g.u] - r.vector[g.v]) ** 2
+    rows = np.argsort(score)[::-1]
+    with_top = np.isin(np.arange(g.m), rows[:1]) | spanning_forest(g, 3)
+    with_random = np.isin(np.arange(g.m), rows[g.m // 2 : g.m // 2 + 1]) | spanning_forest(g, 3)
+    before = measure(g, h, method="dense").lambda_max
+    after_top = measure(g, g.subset(with_top), method="dense").lambda_max
+    after_mid = measure(g, g.subset(with_random), method="dense").lambda_max
+    assert after_top < 0.9 * before
+    assert after_top < after_mid
+
+
+def test_factorization_is_cached_until_h_changes() -> None:
+    g, h = _pair(600, 0.05, 7)
+    est = KappaEstimator(tol=1e-3)
+    first = est.update(g, h)
+    again = est.update(g, h)
+    assert first.refactorized and not again.refactorized
+    assert again.steps < first.steps  # warm start from the previous eigenvector
+    assert again.lambda_max == pytest.approx(first.lambda_max, rel=1e-3)
+    est.refresh()
+    assert est.update(g, h).refactorized
+    changed = EdgeList(h.n, h.u, h.v, h.w * 2.0)
+    r = est.update(g, changed)
+    assert r.refactorized
+    assert r.lambda_max == pytest.approx(first.lambda_max / 2.0, rel=1e-3)
+
+
+def test_degenerate_pairs() -> None:
+    g = EdgeList.normalize([0, 1, 2], [1, 2, 0], n=4)
+    broken = EdgeList.normalize([0], [1], n=4)
+    r = KappaEstimator().update(g, broken)
+    assert math.isinf(r.lambda_max)
+    empty = EdgeList.normalize([], [], n=3)
+    assert KappaEstimator().update(empty, empty).lambda_max == 1.0
+    assert KappaEstimator(tol=1e-8).update(g, g).lambda_max == pytest.approx(1.0)
+
+
+def test_parameters_are_checked() -> None:
+    with pytest.raises(ValueError, match="tol"):
+        KappaEstimator(tol=0.0)
+    with pytest.raises(ValueError, match="cycle"):
+        KappaEstimator(cycle=50, budget=10)
