@@ -1,0 +1,178 @@
+"""The processor's order of work with test doubles of its own ports (sink, ack, clock) and the
+real engine: outputs are delivered before the inputs they cover are acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+import pytest
+from contract_oracle import validator
+
+from connector.batcher import BatchPolicy
+from connector.dlq import read_dlq_headers
+from connector.graphs import GraphLimits, GraphTable
+from connector.processor import OutputTopics, Processor, ProcessorFailedError
+from connector.records import InputRecord, OutputRecord
+from engine.engine import Engine
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Log:
+    """Sink and ack doubles writing one shared log, so tests can check their order."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.fail = fail
+
+    async def deliver(self, records: Sequence[OutputRecord]) -> None:
+        if self.fail:
+            raise ConnectionError("broker gone")
+        self.events += [("deliver", r) for r in records]
+
+    async def ack(self, handles: Sequence[object]) -> None:
+        self.events += [("ack", h) for h in handles]
+
+    def delivered(self, topic: str) -> list[OutputRecord]:
+        return [r for kind, r in self.events if kind == "deliver" and r.topic == topic]  # type: ignore[attr-defined]
+
+    def acked(self) -> list[object]:
+        return [h for kind, h in self.events if kind == "ack"]
+
+
+TOPICS = OutputTopics("deltas", "metrics", "dlq")
+
+
+def make(log: Log, clock: Clock, max_size: int = 4, limits: GraphLimits | None = None) -> Processor:
+    return Processor(
+        graphs=GraphTable(
+            lambda g: Engine(graph_id=g), BatchPolicy(max_size, 1.0), limits or GraphLimits(), clock
+        ),
+        topics=TOPICS,
+        sink=log,
+        ack=log.ack,
+        executor=ThreadPoolExecutor(1),
+        wall_clock=lambda: 1000.0,
+    )
+
+
+def insert(
+    offset: int, u: int, v: int, graph: str = "g", partition: int = 0, key: str | None = None
+) -> InputRecord:
+    value = orjson.dumps({"graph": graph, "op": "insert", "u": u, "v": v, "w": 1.0})
+    return InputRecord(
+        "in", partition, offset, 999.5, (key or graph).encode(), value, handle=offset
+    )
+
+
+def test_full_batch_is_published_then_acked() -> None:
+    log, clock = Log(), Clock()
+    proc = make(log, clock)
+
+    async def run() -> None:
+        for i in range(6):
+            await proc.on_record(insert(10 + i, i, i + 1))
+
+    asyncio.run(run())
+    deltas = [orjson.loads(r.value) for r in log.delivered("deltas")]
+    assert len(deltas) == 1  # 4 updates closed the batch; 2 wait for their deadline
+    assert deltas[0]["batch"] == 0
+    assert deltas[0]["source"] == {"partition": 0, "first_offset": 10, "last_offset": 13}
+    assert validator("sparsifier-delta").is_valid(deltas[0])
+    metrics = orjson.loads(log.delivered("metrics")[0].value)
+    assert validator("quality-metrics").is_valid(metrics)
+    assert metrics["inserted"] == 4 and metrics["latency_seconds"] == pytest.approx(0.5)
+    kinds = [k for k, _ in log.events]
+    assert kinds == ["deliver", "deliver", "ack", "ack", "ack", "ack"]
+    assert log.acked() == [10, 11, 12, 13]
+
+
+def test_deadline_closes_a_batch_on_tick() -> None:
+    log, clock = Log(), Clock()
+    proc = make(log, clock, max_size=100)
+
+    async def run() -> None:
+        await proc.on_record(insert(0, 1, 2))
+        clock.now = 0.5
+        await proc.on_tick()
+        assert not log.events
+        clock.now = 1.0
+        await proc.on_tick()
+
+    asyncio.run(run())
+    assert len(log.delivered("deltas")) == 1 and log.acked() == [0]
+
+
+def test_rejections_go_to_the_dlq_and_good_records_flow_around_them() -> None:
+    log, clock = Log(), Clock()
+    proc = make(log, clock, max_size=2, limits=GraphLimits(frozenset({"g", "h"}), max_graphs=1))
+    bad = [
+        InputRecord("in", 0, 1, 0.0, b"g", b"{nope", handle=1),
+        insert(2, 3, 3),  # self-loop
+        insert(3, 1, 2, key="other"),
+        insert(4, 1, 2, graph="x"),  # not allowed
+        insert(5, 1, 2, graph="h"),  # allowed, but the worker holds its one graph already
+        insert(6, 1, 2, partition=1),  # graph g lives on partition 0
+    ]
+
+    async def run() -> None:
+        await proc.on_record(insert(0, 1, 2))
+        for record in bad:
+            await proc.on_record(record)
+        await proc.on_record(insert(7, 2, 3))
+        await proc.on_tick()
+
+    asyncio.run(run())
+    reasons = [read_dlq_headers(r.headers)["sparsiflow.reason"] for r in log.delivered("dlq")]
+    assert reasons == [
+        "malformed_json",
+        "self_loop",
+        "key_mismatch",
+        "unknown_graph",
+        "too_many_graphs",
+        "wrong_partition",
+    ]
+    assert log.delivered("dlq")[0].value == b"{nope"
+    delta = orjson.loads(log.delivered("deltas")[0].value)
+    assert delta["source"] == {"partition": 0, "first_offset": 0, "last_offset": 7}
+    assert sorted(log.acked()) == list(range(8))
+    last_delivery = max(i for i, (k, _) in enumerate(log.events) if k == "deliver")
+    assert all(k == "ack" for k, _ in log.events[last_delivery + 1 :])
+
+
+def test_failed_delivery_acks_nothing_and_stops_the_processor() -> None:
+    log, clock = Log(fail=True), Clock()
+    proc = make(log, clock, max_size=1)
+
+    async def run() -> None:
+        with pytest.raises(ProcessorFailedError):
+            await proc.on_record(insert(0, 1, 2))
+        with pytest.raises(ProcessorFailedError):
+            await proc.on_tick()
+
+    asyncio.run(run())
+    assert log.acked() == []
+
+
+def test_drain_publishes_open_batches_with_contiguous_numbers() -> None:
+    log, clock = Log(), Clock()
+    proc = make(log, clock, max_size=2)
+
+    async def run() -> None:
+        for i in range(5):
+            await proc.on_record(insert(i, i, i + 1))
+        await proc.drain()
+
+    asyncio.run(run())
+    batches = [orjson.loads(r.value)["batch"] for r in log.delivered("deltas")]
+    assert batches == [0, 1, 2]
+    assert log.acked() == [0, 1, 2, 3, 4]
