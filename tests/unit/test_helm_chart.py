@@ -62,6 +62,11 @@ def worker(kinds: Manifests) -> dict[str, Any]:
     return one(kinds, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
 
 
+def port_of(container: dict[str, Any]) -> int:
+    (port,) = container["ports"]
+    return int(port["containerPort"])
+
+
 def test_the_ci_scenarios_exist() -> None:
     assert {"default", "gpu", "monitoring"} <= set(SCENARIOS)
 
@@ -133,6 +138,9 @@ def test_default_is_a_hardened_cpu_worker_with_a_checkpoint_volume(chart: helm.C
     config_text = raw["sparsiflow/templates/configmap.yaml"]
     annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
     assert annotations["checksum/config"] == hashlib.sha256(config_text.encode()).hexdigest()
+    (port,) = one(kinds, "Service")["spec"]["ports"]
+    assert one(kinds, "Service")["spec"]["clusterIP"] == "None"
+    assert port["port"] == port_of(container) == 9108, "headless: clients use the pod's port"
     pdb = one(kinds, "PodDisruptionBudget")
     assert pdb["spec"]["selector"] == spec["selector"]
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
@@ -147,11 +155,12 @@ def test_config_changes_roll_the_pods(chart: helm.Chart) -> None:
 
 
 def test_helm_test_pod_reads_metrics_of_the_service(chart: helm.Chart) -> None:
-    kinds = render(chart, {})
+    kinds = render(chart, {"worker": {"metricsPort": 9200}})
     (pod,) = kinds["Pod"]
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     script = pod["spec"]["containers"][0]["args"][0]
-    assert f"http://{FULLNAME}.{NAMESPACE}.svc:9108/metrics" in script
+    assert port_of(worker(kinds)) == 9200
+    assert f"http://{FULLNAME}.{NAMESPACE}.svc:9200/metrics" in script
     assert "sparsiflow_worker_up" in script
     assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
 
