@@ -101,7 +101,9 @@ class WorkerMetrics:
     delivered, :meth:`record_kappa` per kappa estimate, :meth:`set_consumer_lag` on each lag
     poll, :meth:`record_checkpoint` after each checkpoint, :meth:`track_in_flight` around a
     batch, :meth:`set_engine_info` / :meth:`set_kappa_bound` / :meth:`set_worker_up` on state
-    changes, :meth:`forget_graph` when a graph moves to another worker.
+    changes, :meth:`forget_graph` when a graph moves to another worker. The alerts rely on
+    ``set_worker_up(True)`` once the agents run (0 pages), on ``record_checkpoint`` (none for 30
+    minutes pages) and on ``set_consumer_lag`` (lag and no-progress alerts).
 
     Graphs beyond ``max_graph_labels`` are aggregated under :data:`OTHER_GRAPH`: counters add
     up; size gauges are sums and densities are computed from the sums; kappa is the worst
@@ -301,7 +303,7 @@ class WorkerMetrics:
         self._kappa_bound.set(bound or 0.0)
 
     def set_worker_up(self, up: bool) -> None:
-        """1 while the worker's agents run (after start-up), 0 while stopping."""
+        """1 once the worker's agents run, 0 while starting or stopping (the initial value)."""
         self._up.set(1 if up else 0)
 
     def forget_graph(self, graph: str) -> None:
