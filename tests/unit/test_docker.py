@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 from promql_sources import ALERTS, DASHBOARD
+
+from connector.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -117,6 +121,25 @@ def test_compose_runs_kafka_in_kraft_mode_with_worker_and_demo_producer() -> Non
     assert "sparsiflow generate" in script
     assert "sparsiflow produce" in script
     assert services["producer"]["image"] == worker["image"]
+
+
+def test_compose_commands_parse_with_the_real_cli(tmp_path: Path) -> None:
+    """Every sparsiflow command line of the stack is accepted by the CLI's own parser (the
+    producer's /tmp files live in tmp_path here, as ``generate`` would have written them)."""
+    services = compose()["services"]
+    lines = [services["worker"]["command"]]
+    for step in " ".join(services["producer"]["command"]).split("&&"):
+        program, *args = shlex.split(step.replace("/tmp/", f"{tmp_path}/"))
+        assert program == "sparsiflow"
+        lines.append(args)
+    assert [line[0] for line in lines] == ["worker", "generate", "produce", "produce"]
+    generate = lines[1]
+    for flag in ("--out", "--updates"):
+        Path(generate[generate.index(flag) + 1]).touch()
+    for name, *args in lines:
+        command = main.get_command(click.Context(main), name)
+        assert command is not None, name
+        command.make_context(name, args)  # raises on an unknown or malformed option
 
 
 def test_compose_prometheus_loads_the_chart_rules_and_scrapes_the_worker(tmp_path: Path) -> None:
