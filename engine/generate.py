@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.delaunay import triangulation_edges
+from engine.delaunay import GRID, triangulation_edges
 from engine.edges import EdgeList, components
 
 __all__ = ["Weights", "delaunay", "fem_mesh", "grid_circuit", "power_law", "reweight"]
@@ -39,11 +39,16 @@ def reweight(edges: EdgeList, weights: Weights, seed: int = 0) -> EdgeList:
 
 
 def delaunay(n: int, weights: Weights = "unit", seed: int = 0) -> EdgeList:
-    """Delaunay triangulation of ``n >= 3`` uniform random points in the unit square."""
+    """Delaunay triangulation of ``n >= 3`` uniform random points in the unit square (on a
+    grid of spacing 2^-30; a draw with a repeated point, odds ~n^2 / 2^61, is redrawn)."""
     _check_size(n, 3)
-    points = np.random.default_rng(seed).random((n, 2))
-    u, v = triangulation_edges(points)
-    return reweight(EdgeList.normalize(u, v, n=n), weights, seed)
+    rng = np.random.default_rng(seed)
+    while True:
+        try:
+            u, v = triangulation_edges(rng.integers(0, GRID, (n, 2)))
+        except ValueError:  # repeated (or, for tiny n, collinear) points
+            continue
+        return reweight(EdgeList.normalize(u, v, n=n), weights, seed)
 
 
 def grid_circuit(n: int, seed: int = 0, layers: int = 2, decades: float = 4.0) -> EdgeList:
@@ -79,7 +84,7 @@ def fem_mesh(n: int, seed: int = 0, holes: int = 4) -> EdgeList:
     _check_size(n, 3)
     rng = np.random.default_rng(seed)
     centers, radii = _holes(rng, holes)
-    points = np.empty((0, 2))
+    points = np.empty((0, 2), dtype=np.int64)
     while points.shape[0] < n:
         batch = 2 * (n - points.shape[0]) + 16
         uniform = rng.random((batch // 2, 2))
@@ -92,11 +97,15 @@ def fem_mesh(n: int, seed: int = 0, holes: int = 4) -> EdgeList:
         inside = np.all((cand >= 0) & (cand <= 1), axis=1)
         for c, r in zip(centers, radii, strict=True):
             inside &= np.sum((cand - c) ** 2, axis=1) > r * r
-        points = np.concatenate([points, cand[inside]])[:n]
+        grid = np.minimum(cand[inside] * GRID, GRID - 1).astype(np.int64)
+        points = np.concatenate([points, grid])
+        first = np.sort(np.unique(points[:, 0] * GRID + points[:, 1], return_index=True)[1])
+        points = points[first][:n]
     full = EdgeList.normalize(*triangulation_edges(points), n=n)
+    xy = points / GRID
     cuts = np.zeros(full.m, dtype=np.bool_)
     for c, r in zip(centers, radii, strict=True):
-        cuts |= _segment_distance(points[full.u], points[full.v], c) < r
+        cuts |= _segment_distance(xy[full.u], xy[full.v], c) < r
     return _reconnect(full, cuts)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial import Delaunay
 
-from engine.delaunay import triangulation_edges
+from engine.delaunay import GRID, _incircle, triangulation_edges
 from engine.edges import EdgeList, components
 from engine.generate import delaunay, fem_mesh, grid_circuit, power_law, reweight
 
@@ -42,14 +42,50 @@ def _edge_set(u: np.ndarray, v: np.ndarray) -> set[tuple[int, int]]:
     return {(min(a, b), max(a, b)) for a, b in zip(u.tolist(), v.tolist(), strict=True)}
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_triangulation_matches_qhull(seed: int) -> None:
-    points = np.random.default_rng(seed).random((3000, 2))
+@pytest.mark.parametrize(("seed", "n"), [(0, 3000), (1, 4), (2, 7), (3, 20_000)])
+def test_triangulation_matches_qhull(seed: int, n: int) -> None:
+    points = np.random.default_rng(seed).integers(0, GRID, (n, 2))  # general position
     u, v = triangulation_edges(points)
-    simplices = Delaunay(points).simplices
+    simplices = Delaunay(points.astype(np.float64)).simplices
     oracle = _edge_set(simplices[:, [0, 1, 2]].ravel(), simplices[:, [1, 2, 0]].ravel())
     assert len(u) == len(oracle)  # each edge exactly once
     assert _edge_set(u, v) == oracle
+
+
+def test_incircle_is_exact_where_floats_cannot_tell() -> None:
+    # four points on one circle of radius 2^28 (and one just inside/outside): the in-circle
+    # determinant is 0 or +-tiny against terms of ~2^230, decided by the 128-bit fallback
+    c, r = 2**29, 2**28
+    x = np.array([c + r, c, c - r, c, c, c], dtype=np.int64)
+    y = np.array([c, c + r, c, c - r, c - r + 1, c - r - 1], dtype=np.int64)
+    assert _incircle(x, y, 0, 1, 2, 3) == 0
+    assert _incircle(x, y, 0, 1, 2, 4) == 1
+    assert _incircle(x, y, 0, 1, 2, 5) == -1
+    assert _incircle(x, y, 0, 2, 1, 4) == -1  # clockwise order flips the sign
+
+
+def test_square_grid_is_triangulated() -> None:
+    # every unit square of the grid has 4 cocircular corners: any diagonal is Delaunay
+    points = np.array([(i, j) for i in range(20) for j in range(30)])
+    u, v = triangulation_edges(points)
+    length2 = (points[u, 0] - points[v, 0]) ** 2 + (points[u, 1] - points[v, 1]) ** 2
+    assert len(u) == 19 * 30 + 20 * 29 + 19 * 29
+    assert set(length2.tolist()) == {1, 2}
+    assert components(EdgeList.normalize(u, v))[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        ([[0, 0], [1, 1], [2, 2], [5, 5]], "collinear"),
+        ([[0, 0], [4, 0], [0, 4], [4, 0]], "distinct"),
+        ([[0, 0], [4, 0]], "shape"),
+        ([[0, 0], [4, 0], [0, GRID]], r"\[0, 2\^30\)"),
+    ],
+)
+def test_triangulation_rejects_bad_point_sets(points: list[list[int]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        triangulation_edges(np.array(points, dtype=np.int64))
 
 
 def test_delaunay_has_planar_triangulation_size_and_weights() -> None:
