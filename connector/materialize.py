@@ -140,7 +140,7 @@ def read_topic(
         if meta.error is not None:
             raise RuntimeError(f"topic {topic!r}: {meta.error}")
         parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
+        ends = {tp.partition: _end_offset(consumer, tp) for tp in parts}
         consumer.assign(parts)
         pending = {p for p, end in ends.items() if end > 0}
         last = time.monotonic()
@@ -160,6 +160,20 @@ def read_topic(
             yield msg
     finally:
         consumer.close()
+
+
+def _end_offset(consumer: Any, tp: Any, timeout: float = 30.0) -> int:
+    """High watermark of a partition, retrying while a new topic's leader is being elected."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(tp, timeout=timeout)[1])
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def materialize(

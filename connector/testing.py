@@ -1,0 +1,93 @@
+"""Helpers for tests and benchmarks that run the real worker: a ``sparsiflow worker``
+subprocess configured through its environment, stopped gracefully (SIGTERM) or killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["WorkerProcess", "worker_env"]
+
+
+def worker_env(bootstrap: str, topics: dict[str, str], group: str, **extra: str) -> dict[str, str]:
+    """Environment of a worker: ``topics`` maps input/deltas/metrics/dlq to names; ``extra``
+    adds ``SPARSIFLOW_<NAME>`` variables (e.g. ``BATCH_MAX_SIZE="500"``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARSIFLOW_")}
+    if "SPARSIFLOW_CACHE_DIR" in os.environ:
+        env["SPARSIFLOW_CACHE_DIR"] = os.environ["SPARSIFLOW_CACHE_DIR"]
+    env |= {
+        "SPARSIFLOW_BOOTSTRAP_SERVERS": bootstrap,
+        "SPARSIFLOW_GROUP_ID": group,
+        "SPARSIFLOW_METRICS_PORT": "0",
+        **{f"SPARSIFLOW_{kind.upper()}_TOPIC": name for kind, name in topics.items()},
+        **{f"SPARSIFLOW_{k.upper()}": v for k, v in extra.items()},
+    }
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """``python -m connector worker`` with ``env``; its output goes to ``log``."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> WorkerProcess:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "connector", "worker"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait (graceful stop); SIGKILL if it outlives ``timeout``. Exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL now (a crash)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll ``ready()`` until true; fail with the log tail if the worker dies or time runs
+        out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            if not self.alive():
+                raise AssertionError(f"worker exited while waiting for {what}:\n{self.tail()}")
+            time.sleep(0.5)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{self.tail()}")
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
