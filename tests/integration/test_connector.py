@@ -24,7 +24,7 @@ from connector.dlq import read_dlq_headers
 from connector.kappa import dense_pair
 from connector.materialize import EdgeMap, Materialized, materialize, read_topic
 from connector.produce import encode_records
-from connector.testing import WorkerProcess, worker_env
+from connector.workerproc import WorkerProcess, worker_env
 from engine.edges import components
 from engine.generate import grid_circuit, power_law
 from engine.streams import update_stream

@@ -1,5 +1,5 @@
-"""Helpers for tests and benchmarks that run the real worker: a ``sparsiflow worker``
-subprocess configured through its environment, stopped gracefully (SIGTERM) or killed."""
+"""A ``sparsiflow worker`` subprocess for the demo, tests and benchmarks: configured through its
+environment, stopped gracefully (SIGTERM) or killed."""
 
 from __future__ import annotations
 
