@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
-from engine.edges import EdgeList, components, laplacian
+from engine.edges import EdgeList, components
 
 __all__ = ["Factor", "Grounding", "grounded_laplacian"]
 
@@ -59,8 +59,17 @@ class Grounding:
 
 def grounded_laplacian(edges: EdgeList, grounding: Grounding) -> sp.csc_matrix:
     """``L`` of ``edges`` without the rows and columns of the grounded roots (CSC)."""
-    full = laplacian(edges).tocsc()
-    return full[grounding.keep][:, grounding.keep].tocsc()
+    index = np.cumsum(grounding.keep, dtype=np.int64) - 1
+    index[~grounding.keep] = -1
+    deg = np.bincount(edges.u, edges.w, edges.n) + np.bincount(edges.v, edges.w, edges.n)
+    iu, iv = index[edges.u], index[edges.v]
+    both = (iu >= 0) & (iv >= 0)
+    kept = np.flatnonzero(grounding.keep)
+    rows = np.concatenate([iu[both], iv[both], index[kept]])
+    cols = np.concatenate([iv[both], iu[both], index[kept]])
+    vals = np.concatenate([-edges.w[both], -edges.w[both], deg[kept]])
+    size = grounding.size
+    return sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
 
 
 class Factor:

@@ -8,7 +8,12 @@ some x has ``L_H x = 0 != L_G x``: lambda_max and kappa are infinite.
 Two methods: ``dense`` grounds and calls LAPACK's generalized symmetric eigensolver (all
 eigenvalues; the obviously-correct oracle, O(n^3)); ``sparse`` runs ARPACK Lanczos on
 ``L_H^{-1} L_G`` with a sparse factorization of grounded L_H for lambda_max, and on the reversed
-pencil with a factorization of grounded L_G for ``1 / lambda_min``.
+pencil with a factorization of grounded L_G for ``1 / lambda_min``. That second solve (L_G fills
+~10x more than L_H) is skipped when lambda_min = 1 is certain: H has G's weights and the edges
+of G outside H leave G disconnected (the usual case; see ``_touches_floor``).
+
+Measured on the 2-core VM, Delaunay G with H = random spanning tree + 10 % |V| edges, sparse:
+2^16 nodes 1.2 s, 2^18 nodes 6.5 s (lambda_max only); with the lambda_min Lanczos 2^16 takes 7 s.
 """
 
 from __future__ import annotations
