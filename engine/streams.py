@@ -8,9 +8,10 @@ form ``{"graph": "g1", "ops": [...], "u": [...], "v": [...], "w": [...]}``.
 from __future__ import annotations
 
 import json
+import math
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +25,8 @@ from engine.updates import Op, UpdateBatch
 __all__ = ["UpdateStream", "read_updates", "spanning_forest", "update_stream", "write_updates"]
 
 StrPath = str | PathLike[str]
+
+_CODES = {op.name.lower(): op for op in Op}
 
 
 class UpdateStream(NamedTuple):
@@ -112,14 +115,23 @@ def read_updates(path: StrPath, graph: str | None = None) -> UpdateBatch:
                 event = json.loads(line)
                 if graph is not None and event.get("graph") != graph:
                     continue
-                o, u, v, w = _rows(event)
+                if "ops" in event:
+                    names, u, v = event["ops"], event["u"], event["v"]
+                    w = event.get("w") or [None] * len(names)
+                else:
+                    names, u, v, w = [event["op"]], [event["u"]], [event["v"]], [event.get("w")]
+                if len(w) != len(names):
+                    raise InvalidUpdateError("ops, u, v and w must have equal lengths")
+                for node in (*u, *v):
+                    if type(node) is not int:  # not a JSON integer (also rejects true/false)
+                        raise InvalidUpdateError(f"node id {node!r} is not a JSON integer")
+                ops.extend([_CODES[x] if x in _CODES else Op.parse(x) for x in names])
+                ws.extend([math.nan if x is None else float(x) for x in w])
             except (ValueError, TypeError, AttributeError, KeyError) as exc:
                 raise InvalidUpdateError(f"{path}:{number}: bad update event: {exc}") from exc
-            ops.extend(o)
             us.extend(u)
             vs.extend(v)
-            ws.extend(w)
-            lines.extend([number] * len(o))
+            lines.extend([number] * len(names))
     try:
         return UpdateBatch.build(ops, us, vs, ws)
     except InvalidUpdateError:
@@ -129,18 +141,3 @@ def read_updates(path: StrPath, graph: str | None = None) -> UpdateBatch:
             except InvalidUpdateError as exc:
                 raise InvalidUpdateError(f"{path}:{number}: bad update: {exc}") from exc
         raise
-
-
-def _rows(event: Any) -> tuple[list[int], list[int], list[int], list[float]]:
-    """(ops, u, v, w) of one event; ``w`` NaN where absent (deletes)."""
-    if "ops" in event:
-        names, us, vs = event["ops"], event["u"], event["v"]
-        ws = event.get("w") or [None] * len(names)
-    else:
-        names, us, vs, ws = [event["op"]], [event["u"]], [event["v"]], [event.get("w")]
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in [*us, *vs]):
-        raise InvalidUpdateError("node ids must be JSON integers")
-    if len(ws) != len(names):
-        raise InvalidUpdateError("ops, u, v and w must have equal lengths")
-    weights = [np.nan if x is None else float(x) for x in ws]
-    return [int(Op.parse(name)) for name in names], us, vs, weights
