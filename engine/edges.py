@@ -99,13 +99,13 @@ def adjacency(edges: EdgeList) -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=(edges.n, edges.n))
 
 
-def laplacian(edges: EdgeList, shift: float = 0.0) -> sp.csr_matrix:
-    """Graph Laplacian ``L = D - A`` (n x n CSR), plus ``shift`` on the diagonal."""
+def laplacian(edges: EdgeList) -> sp.csr_matrix:
+    """Graph Laplacian ``L = D - A`` (n x n CSR)."""
     deg = np.bincount(edges.u, edges.w, edges.n) + np.bincount(edges.v, edges.w, edges.n)
     nodes = np.arange(edges.n, dtype=np.int64)
     rows = np.concatenate([edges.u, edges.v, nodes])
     cols = np.concatenate([edges.v, edges.u, nodes])
-    vals = np.concatenate([-edges.w, -edges.w, deg + shift])
+    vals = np.concatenate([-edges.w, -edges.w, deg])
     return sp.csr_matrix((vals, (rows, cols)), shape=(edges.n, edges.n))
 
 
