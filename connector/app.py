@@ -114,8 +114,10 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
             await processor.on_record(_input_record(event))
 
     async def tick() -> None:
-        """Close batches whose deadline passed; on failure stop the worker."""
-        while not app.should_stop:
+        """Close batches whose deadline passed; on failure stop the worker. It keeps running
+        while the app stops (until Faust cancels it last), because Faust's stop waits for every
+        consumed event to be acknowledged: open batches must still be published then."""
+        while True:
             await asyncio.sleep(tick_seconds)
             try:
                 await processor.on_tick()

@@ -1,0 +1,222 @@
+"""End-to-end throughput and latency of the worker through a real broker (DESIGN.md section 9).
+
+    python -m bench.connector_throughput [--bootstrap-servers HOST:PORT] [--nodes 131072]
+        [--single-updates 200000] [--latency-seconds 20] [--mode default] [--out FILE]
+
+For each record form (batch-form records of 1000 updates, single-update records):
+- sustained: a backlog of a delaunay update stream (the graph as insertions, then 25 % |V|
+  insertions and 1 % |V| deletions) waits in the input topic while the worker, warmed up on a
+  small graph first (JIT), drains it; rate = updates / (time of the last delta - time the
+  warm-up's last delta was produced);
+- latency: a fresh worker, the same stream produced at half the sustained rate; per input
+  record, event-to-delta latency = delta ``produced_at`` - the record's Kafka timestamp.
+Starts a local broker unless ``--bootstrap-servers`` is given. Prints JSON with machine info.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from connector.materialize import read_topic
+from connector.produce import produce
+from connector.workerproc import WorkerProcess, worker_env
+from engine.generate import delaunay
+from engine.streams import update_stream
+from engine.updates import UpdateBatch
+
+PER_RECORD = 1000
+
+
+def _topics() -> dict[str, str]:
+    stem = uuid.uuid4().hex[:8]
+    return {k: f"bench-{stem}-{k}" for k in ("input", "deltas", "metrics", "dlq")}
+
+
+def _deltas(conf: dict[str, Any], topic: str, graph: str) -> list[dict[str, Any]]:
+    try:
+        return [
+            orjson.loads(m.value()) for m in read_topic(conf, topic) if m.key() == graph.encode()
+        ]
+    except RuntimeError:
+        return []
+
+
+def _wait(
+    conf: dict[str, Any], topics: dict[str, str], graph: str, offset: int, worker: WorkerProcess
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def done() -> bool:
+        found[:] = _deltas(conf, topics["deltas"], graph)
+        return bool(found) and found[-1]["source"]["last_offset"] >= offset
+
+    worker.wait_until(done, 900, f"{graph} deltas")
+    return found
+
+
+def _send(
+    conf: dict[str, Any],
+    topic: str,
+    graph: str,
+    updates: UpdateBatch,
+    form: str,
+    rate: float | None = None,
+) -> int:
+    """Produce to partition 0 (one partition: warm-up and main run stay in order)."""
+    report = produce(
+        conf,
+        topic,
+        graph,
+        updates,
+        records="single" if form == "single" else "batch",
+        per_record=PER_RECORD,
+        rate=rate,
+    )
+    return max(report.last_offsets.values())
+
+
+def _phase(
+    conf: dict[str, Any],
+    workdir: Path,
+    form: str,
+    updates: UpdateBatch,
+    warm: UpdateBatch,
+    mode: str,
+    rate: float | None,
+) -> dict[str, Any]:
+    topics = _topics()
+    env = worker_env(
+        conf["bootstrap.servers"],
+        topics,
+        f"bench-{uuid.uuid4().hex[:6]}",
+        topic_partitions="1",
+        engine_mode=mode,
+    )
+    with WorkerProcess(env, workdir / f"worker-{topics['input']}.log") as worker:
+        warm_last = _send(conf, topics["input"], "warm", warm, form)
+        warm_deltas = _wait(conf, topics, "warm", warm_last, worker)
+        started = warm_deltas[-1]["produced_at"]
+        if rate is None:  # sustained: the whole backlog first, then measure the drain
+            last = _send(conf, topics["input"], "main", updates, form)
+            deltas = _wait(conf, topics, "main", last, worker)
+            seconds = deltas[-1]["produced_at"] - max(
+                started, _first_timestamp(conf, topics["input"], warm_last + 1)
+            )
+            return {
+                "updates": len(updates),
+                "seconds": round(seconds, 3),
+                "updates_per_s": round(len(updates) / seconds),
+                "batches": len(deltas),
+            }
+        sender = threading.Thread(
+            target=_send, args=(conf, topics["input"], "main", updates, form, rate)
+        )
+        sender.start()
+        sender.join()
+        last = max(m.offset() for m in read_topic(conf, topics["input"]))
+        deltas = _wait(conf, topics, "main", last, worker)
+        stamps = {m.offset(): m.timestamp()[1] / 1000 for m in read_topic(conf, topics["input"])}
+        lat = np.array(
+            [
+                d["produced_at"] - stamps[o]
+                for d in deltas
+                for o in range(d["source"]["first_offset"], d["source"]["last_offset"] + 1)
+                if o in stamps
+            ]
+        )
+        return {
+            "rate_updates_per_s": round(rate),
+            "records": int(lat.size),
+            "latency_p50_s": round(float(np.percentile(lat, 50)), 4),
+            "latency_p99_s": round(float(np.percentile(lat, 99)), 4),
+            "latency_max_s": round(float(lat.max()), 4),
+            "batches": len(deltas),
+        }
+
+
+def _first_timestamp(conf: dict[str, Any], topic: str, offset: int) -> float:
+    """Kafka timestamp of the record at ``offset`` (when the backlog started to be written)."""
+    for msg in read_topic(conf, topic):
+        if msg.offset() == offset:
+            return float(msg.timestamp()[1]) / 1000
+    raise LookupError(offset)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap-servers")
+    parser.add_argument("--nodes", type=int, default=2**17)
+    parser.add_argument("--single-updates", type=int, default=200_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--mode", choices=["default", "dygrass"], default="default")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    stream = update_stream(delaunay(args.nodes, seed=1), 0.25, 0.01, seed=1)
+    full = UpdateBatch.concat(
+        [UpdateBatch.inserts(stream.base.u, stream.base.v, stream.base.w), stream.batch()]
+    )
+    small = update_stream(delaunay(2000, seed=2), 0.25, 0.01, seed=2)
+    warm = UpdateBatch.concat(
+        [UpdateBatch.inserts(small.base.u, small.base.v, small.base.w), small.batch()]
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="bench-connector-"))
+    broker = None
+    if args.bootstrap_servers is None:
+        from connector.devbroker import LocalKafka
+
+        broker = LocalKafka(workdir=workdir / "kafka")
+        broker.start()
+    bootstrap = args.bootstrap_servers or broker.bootstrap  # type: ignore[union-attr]
+    conf = {"bootstrap.servers": bootstrap, "log_level": 3}
+    results: dict[str, Any] = {}
+    try:
+        for form, updates in (("batch", full), ("single", full.slice(0, args.single_updates))):
+            sustained = _phase(conf, workdir, form, updates, warm, args.mode, None)
+            rate = sustained["updates_per_s"] / 2
+            timed = updates.slice(0, int(rate * args.latency_seconds))
+            latency = _phase(conf, workdir, form, timed, warm, args.mode, rate)
+            results[form] = {
+                "records_updates": PER_RECORD if form == "batch" else 1,
+                "sustained": sustained,
+                "at_half_rate": latency,
+            }
+            print(json.dumps({form: results[form]}), file=sys.stderr)
+    finally:
+        if broker is not None:
+            broker.stop()
+    out = {
+        "benchmark": "connector_throughput",
+        "graph": {"family": "delaunay", "nodes": args.nodes, "updates": len(full)},
+        "engine_mode": args.mode,
+        "results": results,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "broker": "local" if broker else bootstrap,
+        },
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
