@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick clean
+.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick bench-connector clean
 
 dev: $(STAMP)
 
@@ -50,6 +50,9 @@ bench: dev
 
 bench-quick: dev
 	$(BIN)/python -m bench.run --profile quick
+
+bench-connector: dev
+	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
