@@ -117,13 +117,17 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
         """Close batches whose deadline passed; on failure stop the worker. It keeps running
         while the app stops (until Faust cancels it last), because Faust's stop waits for every
         consumed event to be acknowledged: open batches must still be published then."""
-        while True:
-            await asyncio.sleep(tick_seconds)
-            try:
+        if metrics is not None:
+            metrics.set_worker_up(True)
+        try:
+            while True:
+                await asyncio.sleep(tick_seconds)
                 await processor.on_tick()
-            except Exception as exc:
-                await app.crash(exc)
-                return
+        except Exception as exc:
+            await app.crash(exc)
+        finally:
+            if metrics is not None:
+                metrics.set_worker_up(False)
 
     app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
     app.task(tick)

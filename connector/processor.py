@@ -11,6 +11,7 @@ not in the deltas topic. One batch is processed at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
@@ -150,6 +151,11 @@ class Processor:
             self._metrics.record_rejected(rejected.reason.value)
 
     async def _process(self, state: GraphState, items: list[Pending]) -> None:
+        tracked = self._metrics.track_in_flight() if self._metrics else contextlib.nullcontext()
+        with tracked:
+            await self._process_batch(state, items)
+
+    async def _process_batch(self, state: GraphState, items: list[Pending]) -> None:
         batch = assemble([p.decoded for p in items])
         loop = asyncio.get_running_loop()
         report, kappa = await loop.run_in_executor(self._executor, self._apply, state, batch)

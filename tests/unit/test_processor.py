@@ -176,3 +176,33 @@ def test_drain_publishes_open_batches_with_contiguous_numbers() -> None:
     batches = [orjson.loads(r.value)["batch"] for r in log.delivered("deltas")]
     assert batches == [0, 1, 2]
     assert log.acked() == [0, 1, 2, 3, 4]
+
+
+def test_worker_metrics_are_recorded() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from connector.metrics import WorkerMetrics
+
+    registry = CollectorRegistry()
+    log, clock = Log(), Clock()
+    proc = Processor(
+        graphs=GraphTable(lambda g: Engine(graph_id=g), BatchPolicy(2, 1.0), GraphLimits(), clock),
+        topics=TOPICS,
+        sink=log,
+        ack=log.ack,
+        executor=ThreadPoolExecutor(1),
+        metrics=WorkerMetrics(registry),
+    )
+
+    async def run() -> None:
+        await proc.on_record(insert(0, 1, 2))
+        await proc.on_record(InputRecord("in", 0, 1, 0.0, b"g", b"[]", handle=1))
+        await proc.on_record(insert(2, 2, 3))
+
+    asyncio.run(run())
+    value = registry.get_sample_value
+    assert value("sparsiflow_events_consumed_total") == 3
+    assert value("sparsiflow_events_rejected_total", {"reason": "schema"}) == 1
+    assert value("sparsiflow_batches_total", {"graph": "g"}) == 1
+    assert value("sparsiflow_graph_edges", {"graph": "g"}) == 2
+    assert value("sparsiflow_batches_in_flight") == 0
