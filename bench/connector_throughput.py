@@ -4,10 +4,10 @@
         [--single-updates 200000] [--latency-seconds 20] [--mode default] [--out FILE]
 
 For each record form (batch-form records of 1000 updates, single-update records):
-- sustained: a backlog of a delaunay update stream (the graph as insertions, then 25 % |V|
-  insertions and 1 % |V| deletions) waits in the input topic while the worker, warmed up on a
-  small graph first (JIT), drains it; rate = updates / (time of the last delta - time the
-  warm-up's last delta was produced);
+- sustained: the worker is warmed up (JIT, first batch) on a small graph, then a backlog of a
+  delaunay update stream (the graph as insertions, then 25 % |V| insertions and 1 % |V|
+  deletions) is written to the input topic while the worker drains it; rate = updates / (time
+  of the last delta - when the backlog started);
 - latency: a fresh worker, the same stream produced at half the sustained rate; per input
   record, event-to-delta latency = delta ``produced_at`` - the record's Kafka timestamp.
 Starts a local broker unless ``--bootstrap-servers`` is given. Prints JSON with machine info.
@@ -94,24 +94,20 @@ def _phase(
     form: str,
     updates: UpdateBatch,
     warm: UpdateBatch,
-    mode: str,
+    engine: dict[str, str],
     rate: float | None,
 ) -> dict[str, Any]:
     topics = _topics()
-    env = worker_env(
-        conf["bootstrap.servers"],
-        topics,
-        f"bench-{uuid.uuid4().hex[:6]}",
-        topic_partitions="1",
-        engine_mode=mode,
-    )
+    settings = {f"engine_{k}": v for k, v in engine.items()}
+    group = f"bench-{uuid.uuid4().hex[:6]}"
+    env = worker_env(conf["bootstrap.servers"], topics, group, topic_partitions="1", **settings)
     with WorkerProcess(env, workdir / f"worker-{topics['input']}.log") as worker:
-        warm_last = _send(conf, topics["input"], "warm", warm, form)
-        warm_deltas = _wait(conf, topics, "warm", warm_last, worker)
+        warm_last = _send(conf, topics["input"], "main", warm, form)
+        warm_deltas = _wait(conf, topics, "main", warm_last, worker)
         started = warm_deltas[-1]["produced_at"]
         if rate is None:  # sustained: the whole backlog first, then measure the drain
             last = _send(conf, topics["input"], "main", updates, form)
-            deltas = _wait(conf, topics, "main", last, worker)
+            deltas = _wait(conf, topics, "main", last, worker)[len(warm_deltas) :]
             seconds = deltas[-1]["produced_at"] - max(
                 started, _first_timestamp(conf, topics["input"], warm_last + 1)
             )
@@ -127,7 +123,7 @@ def _phase(
         sender.start()
         sender.join()
         last = max(m.offset() for m in read_topic(conf, topics["input"]))
-        deltas = _wait(conf, topics, "main", last, worker)
+        deltas = _wait(conf, topics, "main", last, worker)[len(warm_deltas) :]
         stamps = {m.offset(): m.timestamp()[1] / 1000 for m in read_topic(conf, topics["input"])}
         lat = np.array(
             [
@@ -162,16 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-updates", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--mode", choices=["default", "dygrass"], default="default")
+    parser.add_argument(
+        "--engine", action="append", default=[], metavar="KEY=VALUE",
+        help="more engine settings, e.g. walkers=64 (SPARSIFLOW_ENGINE_WALKERS)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    engine = dict(item.split("=", 1) for item in args.engine) | {"mode": args.mode}
     stream = update_stream(delaunay(args.nodes, seed=1), 0.25, 0.01, seed=1)
     full = UpdateBatch.concat(
         [UpdateBatch.inserts(stream.base.u, stream.base.v, stream.base.w), stream.batch()]
     )
     small = update_stream(delaunay(2000, seed=2), 0.25, 0.01, seed=2)
-    warm = UpdateBatch.concat(
+    warm = UpdateBatch.concat(  # the same graph id, node ids far from the main graph's
         [UpdateBatch.inserts(small.base.u, small.base.v, small.base.w), small.batch()]
     )
+    warm = UpdateBatch(warm.ops, warm.u + 2**40, warm.v + 2**40, warm.w)
     workdir = Path(tempfile.mkdtemp(prefix="bench-connector-"))
     broker = None
     if args.bootstrap_servers is None:
@@ -184,10 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     try:
         for form, updates in (("batch", full), ("single", full.slice(0, args.single_updates))):
-            sustained = _phase(conf, workdir, form, updates, warm, args.mode, None)
+            sustained = _phase(conf, workdir, form, updates, warm, engine, None)
             rate = sustained["updates_per_s"] / 2
             timed = updates.slice(0, int(rate * args.latency_seconds))
-            latency = _phase(conf, workdir, form, timed, warm, args.mode, rate)
+            latency = _phase(conf, workdir, form, timed, warm, engine, rate)
             results[form] = {
                 "records_updates": PER_RECORD if form == "batch" else 1,
                 "sustained": sustained,
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "benchmark": "connector_throughput",
         "graph": {"family": "delaunay", "nodes": args.nodes, "updates": len(full)},
-        "engine_mode": args.mode,
+        "engine": engine,
         "results": results,
         "machine": {
             "python": platform.python_version(),
