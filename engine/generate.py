@@ -43,12 +43,14 @@ def delaunay(n: int, weights: Weights = "unit", seed: int = 0) -> EdgeList:
     grid of spacing 2^-30; a draw with a repeated point, odds ~n^2 / 2^61, is redrawn)."""
     _check_size(n, 3)
     rng = np.random.default_rng(seed)
-    while True:
+    for attempt in range(8):
         try:
             u, v = triangulation_edges(rng.integers(0, GRID, (n, 2)))
-        except ValueError:  # repeated (or, for tiny n, collinear) points
-            continue
-        return reweight(EdgeList.normalize(u, v, n=n), weights, seed)
+            break
+        except ValueError:  # repeated (or, for tiny n, collinear) points: draw again
+            if attempt == 7:
+                raise
+    return reweight(EdgeList.normalize(u, v, n=n), weights, seed)
 
 
 def grid_circuit(n: int, seed: int = 0, layers: int = 2, decades: float = 4.0) -> EdgeList:
