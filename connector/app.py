@@ -114,15 +114,18 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
             await processor.on_record(_input_record(event))
 
     async def tick() -> None:
-        """Close batches whose deadline passed; on failure stop the worker. It keeps running
-        while the app stops (until Faust cancels it last), because Faust's stop waits for every
-        consumed event to be acknowledged: open batches must still be published then."""
+        """Close batches whose deadline passed; on failure stop the worker. While the app stops
+        or rebalances, close every open batch at once: Faust then waits for each consumed event
+        to be acknowledged (so this task runs on until Faust cancels it last)."""
         if metrics is not None:
             metrics.set_worker_up(True)
         try:
             while True:
                 await asyncio.sleep(tick_seconds)
-                await processor.on_tick()
+                if app.should_stop or app.rebalancing:
+                    await processor.drain()  # Faust now waits for every event's ack
+                else:
+                    await processor.on_tick()
         except Exception as exc:
             await app.crash(exc)
         finally:

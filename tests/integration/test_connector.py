@@ -280,18 +280,20 @@ def test_worker_exits_cleanly_on_sigterm_while_idle(kafka_bootstrap: str, tmp_pa
 def test_sigterm_mid_stream_publishes_open_batches_then_commits(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """A graceful stop with a backlog: the worker exits 0 and the committed offset is exactly
-    the end of what its published deltas cover (outputs first, then commits)."""
+    """A graceful stop with a backlog: the worker closes its open batches at once, exits 0, and
+    the committed offset is exactly the end of what its published deltas cover."""
     topics = _topics(kafka_bootstrap, input_partitions=1)
     n = 4000
     path = UpdateBatch.inserts(np.arange(n), np.arange(1, n + 1), np.ones(n))
     items = [(b"p", value, 0) for value, _ in encode_records("p", path, "single")]
     _send(kafka_bootstrap, topics["input"], items)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    env = worker_env(kafka_bootstrap, topics, group, batch_max_size="200")
+    env = worker_env(kafka_bootstrap, topics, group, batch_max_size="200", batch_max_wait="120")
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     worker.wait_until(lambda: _covered(kafka_bootstrap, topics, "p", 0), 60, "a first delta")
+    stopping = time.monotonic()
     assert worker.stop(timeout=60) == 0, worker.tail()
+    assert time.monotonic() - stopping < 30  # open batches closed at once, not at their deadline
     state = _state(kafka_bootstrap, topics, "p", with_input=False)
     covered = state.sources[-1]["last_offset"]
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
