@@ -10,6 +10,7 @@ instead of letting the agent restart with an engine that is ahead of the publish
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,12 @@ from connector.settings import Settings, client_configs
 from connector.topics import MAX_OUTPUT_BYTES
 from engine.engine import Engine
 
-__all__ = ["create_app"]
+__all__ = ["LAG_SECONDS", "create_app"]
+
+LAG_SECONDS = 5.0
+"""Interval of the consumer-lag gauge's updates."""
+
+log = logging.getLogger(__name__)
 
 
 class _FaustSink:
@@ -86,6 +92,7 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
         store="memory://",
         datadir=str(worker.state_dir or Path(tempfile.gettempdir())) + "/faust-{conf.id}",
     )
+    source_name = topics.input_topic
     source = app.topic(
         topics.input_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
         value_serializer="raw",
@@ -132,6 +139,23 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
             if metrics is not None:
                 metrics.set_worker_up(False)
 
+    async def export_lag() -> None:
+        """Every few seconds: records between the read position and the end, per partition."""
+        while metrics is not None:
+            await asyncio.sleep(LAG_SECONDS)
+            consumer = app.consumer
+            lags: dict[tuple[str, int], int] = {}
+            try:
+                for tp in consumer.assignment():
+                    read = await consumer.position(tp) if tp.topic == source_name else None
+                    if read is not None:
+                        lags[(tp.topic, tp.partition)] = max(consumer.highwater(tp) - read, 0)
+            except Exception as exc:  # e.g. mid-rebalance: best effort, try again later
+                log.info("consumer lag not available now: %r", exc)
+                continue
+            metrics.set_consumer_lag(lags)
+
     app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
     app.task(tick)
+    app.task(export_lag)
     return app

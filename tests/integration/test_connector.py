@@ -3,9 +3,11 @@ an independent client (kcat) and a graceful stop. The worker runs as a subproces
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -205,6 +207,22 @@ def test_kcat_reads_the_same_deltas(two_graph_run: Run) -> None:
         )
 
 
+def _scrape(worker: WorkerProcess, into: dict[str, float]) -> bool:
+    """Read the worker's /metrics into ``into`` (name{labels} -> value); True once the
+    consumer-lag gauge has a series."""
+    port = re.search(r"metrics on port (\d+)", worker.tail(100_000))
+    if port is None:
+        return False
+    with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=10) as page:
+        text = page.read().decode()
+    into.clear()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            into[name] = float(value)
+    return any(k.startswith("sparsiflow_consumer_lag_records{") for k in into)
+
+
 def _corpus() -> list[tuple[str, bytes]]:
     """(expected reason, record value) of every bad input class."""
     bad = [(f.name.split("--")[0], f.read_bytes()) for f in schemas.samples("edge-update", "bad")]
@@ -244,7 +262,14 @@ def test_bad_input_goes_to_the_dlq_with_reasons_and_good_input_flows(
         worker.wait_until(
             lambda: len(_records(kafka_bootstrap, topics["dlq"])) >= len(reasons), 60, "DLQ"
         )
+        samples: dict[str, float] = {}
+        worker.wait_until(lambda: _scrape(worker, samples), 30, "the consumer-lag gauge")
         assert worker.stop() == 0, worker.tail()
+    assert samples["sparsiflow_events_consumed_total"] == len(items)
+    assert sum(
+        v for k, v in samples.items() if k.startswith("sparsiflow_events_rejected_total")
+    ) == len(reasons)
+    assert samples['sparsiflow_batches_total{graph="good"}'] >= 1
     dlq = _records(kafka_bootstrap, topics["dlq"])
     envelope = Draft202012Validator(schemas.load_schema("dlq-envelope"))
     got = {}
