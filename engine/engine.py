@@ -125,7 +125,10 @@ class Engine:
         reweight(self._store.arrays, net.lo[rew], net.hi[rew], net.w_new[rew])
         added: list[tuple[int, int, float]] = []
         self._repair(
-            net.lo[inside], net.hi[inside], keys[inside] ^ np.uint64(_REPAIR_STREAM), added, stats
+            *self._oriented(net.lo[inside], net.hi[inside]),
+            keys[inside] ^ np.uint64(_REPAIR_STREAM),
+            added,
+            stats,
         )
         seconds["delete"] = time.perf_counter() - clock
 
@@ -136,7 +139,9 @@ class Engine:
             int(new.sum()),
         )
         cand = new | (rew & ~net.in_h & (net.w_new > net.w_old))
-        critical = self._judge(net.lo[cand], net.hi[cand], net.w_new[cand], keys[cand], stats)
+        critical = self._judge(
+            *self._oriented(net.lo[cand], net.hi[cand]), net.w_new[cand], keys[cand], stats
+        )
         seconds["insert"] = time.perf_counter() - clock
 
         rh = rew & net.in_h
@@ -181,6 +186,14 @@ class Engine:
                     len(self._ids) * 3 // 2, self._ws.heap_key.shape[1], self._ws
                 )
         return net_change(self._store.arrays, a, b, batch.ops, batch.w)
+
+    def _oriented(
+        self, lo: NDArray[np.int64], hi: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(p, q) with p the end of smaller external id: walks and searches start at p."""
+        ext = self._ids.external
+        swap = ext[lo] > ext[hi]
+        return np.where(swap, hi, lo), np.where(swap, lo, hi)
 
     def _resume(self, step: Callable[[int], int], total: int) -> None:
         """Run a resumable kernel to the end, growing the store or the search heap between runs."""

@@ -36,6 +36,22 @@ def _h_entry(s: Arrays, x: int, y: int) -> int:
 
 
 @nb.njit(cache=True)
+def path_budget(
+    need: float, conductance: float, paths: int, j: int, bound: float
+) -> tuple[float, float]:
+    """Search radius and early-accept length of the j-th parallel path.
+
+    A path shorter than ``accept`` closes the gap to the needed conductance by itself; one
+    longer than ``radius`` cannot help even with the remaining paths as good as it. Radii are
+    capped at ``paths * bound`` so an exactly-closed gap never means an unbounded search.
+    """
+    gap = need - conductance
+    if gap <= 0.0:
+        return paths * bound, np.inf
+    return min((paths - j) / gap, paths * bound), 1.0 / gap
+
+
+@nb.njit(cache=True)
 def low_resistance(
     s: Arrays, ws: Workspace, p: int, q: int, bound: float, paths: int, stats: NDArray[np.int64]
 ) -> bool:
@@ -45,9 +61,9 @@ def low_resistance(
     blocked: list[int] = []
     accepted = False
     for j in range(paths):
-        gap = need - conductance
+        radius, accept = path_budget(need, conductance, paths, j, bound)
         length, meet, _, settled = bidirectional(
-            s.h_start, s.h_deg, s.h_nbr, s.h_wt, ws, p, q, (paths - j) / gap, 1.0 / gap, COST_H, 1.0
+            s.h_start, s.h_deg, s.h_nbr, s.h_wt, ws, p, q, radius, accept, COST_H, 1.0
         )
         stats[STAT_SETTLED] += settled
         if not np.isfinite(length):

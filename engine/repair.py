@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from engine.components import Components, relabel_side
 from engine.insertion import STAT_SETTLED, STAT_STEPS
 from engine.search import COST_G_REPAIR, Workspace, bidirectional, trace_path
-from engine.store import H_TAIL, Arrays, g_find, g_in_h, g_remove, g_weight, h_add, h_remove
+from engine.store import H_TAIL, NEED, Arrays, g_find, g_in_h, g_remove, g_weight, h_add, h_remove
 from engine.walks import path_walks, replay_walk
 
 __all__ = ["STAT_FALLBACKS", "STAT_SPLITS", "delete_and_repair"]
@@ -32,10 +32,15 @@ STAT_SPLITS, STAT_FALLBACKS = 2, 3
 
 @nb.njit(cache=True)
 def _room_for_path(s: Arrays, path: NDArray[np.int32]) -> bool:
+    """Whether H has tail room for the path's missing edges (else asks for it in NEED)."""
     need = 0
-    for x in path:
-        need += 2 * s.h_cap[x] + 8
-    return s.meta[H_TAIL] + need <= s.h_nbr.shape[0]
+    for k in range(path.shape[0] - 1):
+        if not g_in_h(s, g_find(s, path[k], path[k + 1])):
+            need += 2 * (s.h_cap[path[k]] + s.h_cap[path[k + 1]]) + 16
+    if s.meta[H_TAIL] + need <= s.h_nbr.shape[0]:
+        return True
+    s.meta[NEED] = need
+    return False
 
 
 @nb.njit(cache=True)

@@ -183,7 +183,7 @@ def bidirectional(
             size[side] = _push(keys, nodes, size[side], nd, y)
             if ws.seen[other, y] == stamp:
                 total = nd + ws.dist[other, y]
-                if total < best:
+                if total < best and total < bound:
                     best = total
                     meet = y
                     limit = min(best, bound)

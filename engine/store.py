@@ -28,7 +28,7 @@ from engine.hashtable import HashTable, hash_delete, hash_find, hash_insert
 __all__ = ["Arrays", "GraphStore", "edge_key"]
 
 # meta slots
-N_NODES, N_EDGES, N_HEDGES, G_TAIL, G_DEAD, H_TAIL, H_DEAD = range(7)
+N_NODES, N_EDGES, N_HEDGES, G_TAIL, G_DEAD, H_TAIL, H_DEAD, NEED = range(8)
 _LOW32 = np.int64(0xFFFFFFFF)
 
 
@@ -100,12 +100,14 @@ def room_for_edge(s: Arrays, a: int, b: int, in_h: bool) -> bool:
     """Whether G (and H when ``in_h``) have tail room to append edge a-b."""
     need_g = block_room(s.g_cap, s.g_deg, a) + block_room(s.g_cap, s.g_deg, b)
     if s.meta[G_TAIL] + need_g > s.g_nbr.shape[0]:
+        s.meta[NEED] = need_g
         return False
     if s.meta[N_EDGES] + 1 > s.keys.shape[0] * 0.7:
         return False
     if in_h:
         need_h = block_room(s.h_cap, s.h_deg, a) + block_room(s.h_cap, s.h_deg, b)
         if s.meta[H_TAIL] + need_h > s.h_nbr.shape[0]:
+            s.meta[NEED] = need_h
             return False
     return True
 
@@ -404,6 +406,7 @@ class GraphStore:
         s = s._replace(keys=self._table.keys, vals=self._table.vals)
         s = self._regrow(s, "g", G_TAIL, G_DEAD)
         self.arrays = self._regrow(s, "h", H_TAIL, H_DEAD)
+        self.arrays.meta[NEED] = 0
 
     def _regrow(self, s: Arrays, which: str, tail: int, dead: int) -> Arrays:
         start, deg, cap, nbr, wt = (
@@ -411,11 +414,12 @@ class GraphStore:
         )
         n = self.nodes
         max_block = int(cap[:n].max(initial=0))
-        if nbr.shape[0] - int(s.meta[tail]) >= 4 * max_block + 64 + nbr.shape[0] // 8:
+        want = 4 * max_block + 64 + int(s.meta[NEED])
+        if nbr.shape[0] - int(s.meta[tail]) >= want + nbr.shape[0] // 8:
             return s
         d = deg[:n].astype(np.int64)
         live = int((d + np.where(d > 0, np.maximum(2, d // 4), 0)).sum())
-        new_nbr, new_wt = _new_pool(max(1024, (live + 4 * max_block) * 3 // 2))
+        new_nbr, new_wt = _new_pool(max(1024, (live + want) * 3 // 2))
         s.meta[tail] = _compact(start, deg, cap, nbr, wt, n, new_nbr, new_wt)
         s.meta[dead] = 0
         return s._replace(**{f"{which}_nbr": new_nbr, f"{which}_wt": new_wt})
