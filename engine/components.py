@@ -35,7 +35,7 @@ class Components(NamedTuple):
         return Components(label, parent, meta)
 
     @property
-    def count(self) -> int:
+    def number(self) -> int:
         return int(self.meta[_COUNT])
 
     def reserve(self, nodes: int, labels: int) -> Components:

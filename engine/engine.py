@@ -11,10 +11,12 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from engine import snapshot
 from engine.bootstrap import static_sparsifier
 from engine.components import Components, add_isolated
 from engine.config import EngineConfig
 from engine.exceptions import EngineError, InvalidUpdateError
+from engine.graphstore import GraphStore
 from engine.idmap import IdMap
 from engine.insertion import STAT_STEPS, add_critical, judge_exact, judge_walks
 from engine.mutations import add_to_g, add_to_h, remove_edges, reweight
@@ -23,7 +25,6 @@ from engine.repair import delete_and_repair
 from engine.results import BatchReport, Delta, GraphStats
 from engine.rng import graph_hash, update_keys
 from engine.search import new_workspace, overflowed
-from engine.store import GraphStore
 from engine.updates import Op, UpdateBatch
 
 __all__ = ["Engine"]
@@ -84,7 +85,7 @@ class Engine:
         else:
             in_h = engine._mask_of(lo, hi, *sparsifier)
         engine._set_state(GraphStore.from_edges(n, lo, hi, batch.w, in_h))
-        if engine._comp.count != _count_components(n, lo[in_h], hi[in_h]):
+        if engine._comp.number != _count_components(n, lo[in_h], hi[in_h]):
             raise InvalidUpdateError("the given sparsifier does not have the graph's components")
         return engine
 
@@ -314,10 +315,20 @@ class Engine:
         self._comp = _components_of(self._store)
         self.batch_number += 1
 
+    # --------------------------------------------------------------------------- snapshots
+    def snapshot(self) -> bytes:
+        """The whole engine state as self-checking bytes (see :mod:`engine.snapshot`)."""
+        return snapshot.dumps(self)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Engine:
+        """An engine equal to the one that wrote ``data``; SnapshotError when it is damaged."""
+        return snapshot.loads(data, cls)
+
     # ------------------------------------------------------------------------------ views
     def stats(self) -> GraphStats:
         """Sizes of G and H and the component count."""
-        return GraphStats(len(self._ids), self._store.edges, self._store.h_edges, self._comp.count)
+        return GraphStats(len(self._ids), self._store.edges, self._store.h_edges, self._comp.number)
 
     def graph_edges(self) -> Edges:
         """(u, v, w) of every edge of G, external ids, u < v, sorted by (u, v)."""
@@ -379,4 +390,4 @@ def _components_of(store: GraphStore) -> Components:
 
 
 def _typed_edge_list() -> list[tuple[int, int, float]]:
-    return nb.typed.List.empty_list(nb.types.Tuple((nb.int64, nb.int64, nb.float64)))  # type: ignore[no-any-return]
+    return nb.typed.List.empty_list(nb.types.Tuple((nb.int64, nb.int64, nb.float64)))  # type: ignore[no-untyped-call, no-any-return]

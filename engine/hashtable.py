@@ -30,7 +30,7 @@ def mix64(x: np.uint64) -> np.uint64:
 def _home(key: int, capacity: int) -> int:
     # Lemire's multiply-shift range reduction of the mixed key's high 32 bits.
     h = mix64(np.uint64(key)) >> np.uint64(32)
-    return np.int64((h * np.uint64(capacity)) >> np.uint64(32))
+    return int(np.int64((h * np.uint64(capacity)) >> np.uint64(32)))
 
 
 @nb.njit(cache=True)

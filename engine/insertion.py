@@ -19,20 +19,12 @@ from numpy.typing import NDArray
 
 from engine.components import Components, find, union
 from engine.search import COST_H, Workspace, bidirectional, trace_path
-from engine.store import Arrays, g_find, g_in_h, h_add, room_for_edge
+from engine.store import Arrays, g_find, g_in_h, h_add, h_entry, room_for_edge
 from engine.walks import insertion_walks
 
 __all__ = ["STAT_SETTLED", "STAT_STEPS", "add_critical", "judge_exact", "judge_walks"]
 
 STAT_SETTLED, STAT_STEPS = 0, 1  # slots of the work counters
-
-
-@nb.njit(cache=True)
-def _h_entry(s: Arrays, x: int, y: int) -> int:
-    for i in range(s.h_start[x], s.h_start[x] + s.h_deg[x]):
-        if s.h_nbr[i] == y:
-            return int(i)
-    return -1
 
 
 @nb.njit(cache=True)
@@ -76,7 +68,7 @@ def low_resistance(
             path = trace_path(ws, meet)
             for k in range(path.shape[0] - 1):
                 for x, y in ((path[k], path[k + 1]), (path[k + 1], path[k])):
-                    i = _h_entry(s, x, y)
+                    i = h_entry(s, x, y)
                     s.h_wt[i] = -s.h_wt[i]
                     blocked.append(i)
     for i in blocked:
@@ -115,7 +107,7 @@ def judge_exact(
             h_add(s, a, b, w[i])
             union(comp, a, b)
             critical[i] = True
-    return lo.shape[0]
+    return len(lo)
 
 
 @nb.njit(cache=True)
@@ -177,4 +169,4 @@ def add_critical(
             return i
         h_add(s, lo[i], hi[i], w[i])
         union(comp, lo[i], hi[i])
-    return lo.shape[0]
+    return len(lo)

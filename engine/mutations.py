@@ -32,7 +32,7 @@ def add_to_g(
         if not room_for_edge(s, lo[i], hi[i], False):
             return i
         g_add(s, lo[i], hi[i], w[i])
-    return lo.shape[0]
+    return len(lo)
 
 
 @nb.njit(cache=True)
@@ -50,7 +50,7 @@ def add_to_h(
             return i
         h_add(s, lo[i], hi[i], w[i])
         union(comp, lo[i], hi[i])
-    return lo.shape[0]
+    return len(lo)
 
 
 @nb.njit(cache=True)

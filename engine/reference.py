@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -204,7 +205,7 @@ class ReferenceEngine:
             conductance += 1.0 / found[0]
             if conductance > need:
                 return True
-            blocked.update(_edge(x, y) for x, y in zip(found[1], found[1][1:], strict=False))
+            blocked.update(_edge(x, y) for x, y in itertools.pairwise(found[1]))
         return False
 
     def _walk_hits(self, edge: Edge, w: float, key: int) -> bool:
@@ -251,7 +252,7 @@ class ReferenceEngine:
             if found is None:
                 return
             path = found[1]
-        for x, y in zip(path, path[1:], strict=False):
+        for x, y in itertools.pairwise(path):
             e = _edge(x, y)
             if e not in self.h:
                 self._h_add(e)

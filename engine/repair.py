@@ -15,6 +15,8 @@ one at a time (so H and G have equal components after every step):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
@@ -57,7 +59,7 @@ def delete_and_repair(
     walkers: int,
     max_steps: int,
     discount: float,
-    added: list[tuple[int, int, float]],
+    added: list[tuple[Any, Any, float]],
     stats: NDArray[np.int64],
 ) -> int:
     """Delete H edges lo[i]-hi[i] one by one, repairing after each; ``added`` collects the
@@ -99,4 +101,4 @@ def delete_and_repair(
                 w = g_weight(s, slot)
                 h_add(s, x, y, w)
                 added.append((np.int64(min(x, y)), np.int64(max(x, y)), w))
-    return lo.shape[0]
+    return len(lo)

@@ -50,7 +50,7 @@ def rand64(key: np.uint64, walker: int, step: int) -> np.uint64:
 @nb.njit(cache=True, inline="always")
 def index_below(r: np.uint64, m: int) -> int:
     """Map a random word to [0, m) (multiply-shift on the high 32 bits)."""
-    return np.int64(((r >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32))
+    return int(np.int64(((r >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)))
 
 
 def _mix64_xp(z: Any) -> Any:

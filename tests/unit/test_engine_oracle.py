@@ -49,7 +49,9 @@ def _spanning_mask(edges: list[tuple[int, int, float]], rng: np.random.Generator
     return mask
 
 
-def _random_batch(rng: np.random.Generator, edges: set[tuple[int, int]], nodes: list[int], size: int) -> UpdateBatch:
+def _random_batch(
+    rng: np.random.Generator, edges: set[tuple[int, int]], nodes: list[int], size: int
+) -> UpdateBatch:
     ops, us, vs, ws = [], [], [], []
     known = sorted(edges)
     for _ in range(size):
@@ -91,7 +93,9 @@ def _scenario(seed: int, n: int, batches: int, size: int) -> Scenario:
     return edges, mask, [_random_batch(rng, present, nodes, size) for _ in range(batches)]
 
 
-def _engines(edges: list[tuple[int, int, float]], mask: list[bool], config: EngineConfig) -> tuple[Engine, ReferenceEngine]:
+def _engines(
+    edges: list[tuple[int, int, float]], mask: list[bool], config: EngineConfig
+) -> tuple[Engine, ReferenceEngine]:
     u = np.array([a for a, _, _ in edges], np.int64)
     v = np.array([b for _, b, _ in edges], np.int64)
     w = np.array([c for _, _, c in edges])
@@ -102,7 +106,9 @@ def _engines(edges: list[tuple[int, int, float]], mask: list[bool], config: Engi
     return fast, ref
 
 
-def _as_sets(delta: Delta) -> tuple[set[tuple[int, int, float]], set[tuple[int, int]], set[tuple[int, int, float]]]:
+def _as_sets(
+    delta: Delta,
+) -> tuple[set[tuple[int, int, float]], set[tuple[int, int]], set[tuple[int, int, float]]]:
     lists = delta.to_lists()
     return (
         {(int(a), int(b), float(c)) for a, b, c in lists["added"]},
@@ -111,15 +117,21 @@ def _as_sets(delta: Delta) -> tuple[set[tuple[int, int, float]], set[tuple[int, 
     )
 
 
-def _ref_sets(delta: RefDelta) -> tuple[set[tuple[int, int, float]], set[tuple[int, int]], set[tuple[int, int, float]]]:
+def _ref_sets(
+    delta: RefDelta,
+) -> tuple[set[tuple[int, int, float]], set[tuple[int, int]], set[tuple[int, int, float]]]:
     return set(delta.added), set(delta.removed), set(delta.reweighted)
 
 
-def _components(u: NDArray[np.int64], v: NDArray[np.int64], index: dict[int, int]) -> NDArray[np.int32]:
+def _components(
+    u: NDArray[np.int64], v: NDArray[np.int64], index: dict[int, int]
+) -> NDArray[np.int32]:
     n = len(index)
     a = np.array([index[x] for x in u], np.int64)
     b = np.array([index[x] for x in v], np.int64)
-    _, labels = connected_components(coo_matrix((np.ones(a.size), (a, b)), shape=(n, n)), directed=False)
+    _, labels = connected_components(
+        coo_matrix((np.ones(a.size), (a, b)), shape=(n, n)), directed=False
+    )
     return labels
 
 
@@ -163,10 +175,14 @@ CONFIGS = {
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 80), size=st.integers(1, 60))
-def test_engine_matches_reference_and_keeps_invariants(name: str, seed: int, n: int, size: int) -> None:
+def test_engine_matches_reference_and_keeps_invariants(
+    name: str, seed: int, n: int, size: int
+) -> None:
     edges, mask, batches = _scenario(seed, n, batches=4, size=size)
     fast, ref = _engines(edges, mask, CONFIGS[name])
-    replayed = {(min(a, b), max(a, b)): w for (a, b, w), keep in zip(edges, mask, strict=True) if keep}
+    replayed = {
+        (min(a, b), max(a, b)): w for (a, b, w), keep in zip(edges, mask, strict=True) if keep
+    }
     for batch in batches:
         got = fast.apply(batch)
         want = ref.apply(batch)
@@ -196,7 +212,9 @@ def test_seed_changes_walks_but_not_exact_rule() -> None:
     exact = EngineConfig(mode="default", threshold=4.0)
     assert run(exact) == run(EngineConfig(mode="default", threshold=4.0, seed=99))
     walks = EngineConfig(mode="dygrass", threshold=4.0, walkers=4, max_steps=8)
-    assert run(walks) != run(EngineConfig(mode="dygrass", threshold=4.0, walkers=4, max_steps=8, seed=99))
+    assert run(walks) != run(
+        EngineConfig(mode="dygrass", threshold=4.0, walkers=4, max_steps=8, seed=99)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -232,5 +250,7 @@ def test_long_cycle_repair_overflows_heap_and_splits_components() -> None:
     report = engine.apply(UpdateBatch.build([Op.DELETE, Op.DELETE], [5000, 15000], [5001, 15001]))
     assert report.repaired == 0
     assert engine.stats().components == 3
-    replayed = {(int(a), int(b)): float(c) for a, b, c in zip(*engine.sparsifier_edges(), strict=True)}
+    replayed = {
+        (int(a), int(b)): float(c) for a, b, c in zip(*engine.sparsifier_edges(), strict=True)
+    }
     check_invariants(engine, replayed)
