@@ -1,0 +1,111 @@
+"""``sparsiflow replay`` and ``sparsiflow sparsify`` end to end on small generated graphs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from connector.cli import main
+from engine.edges import EdgeList, components, locate
+from engine.generate import delaunay
+from engine.mmio import read_graph, write_graph
+from engine.streams import update_stream, write_updates
+
+
+@pytest.fixture
+def stream_files(tmp_path: Path) -> tuple[Path, Path, EdgeList]:
+    full = delaunay(900, weights="lognormal", seed=2)
+    stream = update_stream(full, 0.25, 0.02, seed=2)
+    write_graph(tmp_path / "g.mtx", stream.base)
+    write_updates(tmp_path / "u.jsonl", stream.batch(), "g")
+    return tmp_path / "g.mtx", tmp_path / "u.jsonl", full
+
+
+def _replay(args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["replay", *args])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("mode", ["default", "dygrass"])
+def test_replay_outputs_agree(
+    tmp_path: Path, stream_files: tuple[Path, Path, EdgeList], mode: str
+) -> None:
+    graph, updates, full = stream_files
+    out = tmp_path / mode
+    _replay(["--graph", str(graph), "--updates", str(updates), "--batch-size", "25", "--out", str(out),
+             "--mode", mode, "--threshold", "8", "--walkers", "64", "--max-steps", "30", "--kappa"])  # fmt: skip
+    g, h = read_graph(out / "graph.mtx"), read_graph(out / "sparsifier.mtx")
+    assert (locate(g, h) >= 0).all(), "H must be a subgraph of G"
+    assert components(g)[0] == components(h)[0] == 1
+    base = read_graph(graph)
+    assert g.m == full.m - round(0.02 * 900)  # every insertion and deletion reached G
+    # replaying the deltas onto the start sparsifier gives the written H
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["batches"]) == 10 and metrics["summary"]["updates"] == 225 + 18
+    assert metrics["summary"]["quality"]["kappa"] >= 1.0
+    assert [b["batch"] for b in metrics["batches"]] == list(range(10))
+    lines = [orjson.loads(x) for x in (out / "deltas.jsonl").read_bytes().splitlines()]
+    assert [d["batch"] for d in lines] == list(range(10))
+    assert base.n == g.n
+    held = _apply_deltas(_start_h(tmp_path, graph), lines)
+    assert held == {(int(a), int(b)): float(w) for a, b, w in zip(h.u, h.v, h.w, strict=True)}
+
+
+def _start_h(tmp_path: Path, graph: Path) -> dict[tuple[int, int], float]:
+    out = tmp_path / "h0.mtx"
+    assert CliRunner().invoke(main, ["sparsify", str(graph), "-o", str(out)]).exit_code == 0
+    h0 = read_graph(out)
+    return {(int(a), int(b)): float(w) for a, b, w in zip(h0.u, h0.v, h0.w, strict=True)}
+
+
+def _apply_deltas(
+    h: dict[tuple[int, int], float], deltas: list[dict]
+) -> dict[tuple[int, int], float]:  # type: ignore[type-arg]
+    for d in deltas:
+        for a, b in d["removed"]:
+            del h[(a, b)]
+        for a, b, w in d["reweighted"]:
+            h[(a, b)] = w
+        for a, b, w in d["added"]:
+            assert (a, b) not in h
+            h[(a, b)] = w
+    return h
+
+
+def test_sparsify_keeps_a_spanning_tree_plus_the_asked_density(tmp_path: Path) -> None:
+    g = delaunay(2000, seed=1)
+    write_graph(tmp_path / "g.mtx", g)
+    result = CliRunner().invoke(main, ["sparsify", str(tmp_path / "g.mtx"), "-o", str(tmp_path / "h.mtx"),
+                                       "--off-tree-density", "0.05"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    h = read_graph(tmp_path / "h.mtx")
+    assert components(h)[0] == 1 and (locate(g, h) >= 0).all()
+    assert h.m == (2000 - 1) + 100
+
+
+def test_replay_reads_the_papers_stream_format(tmp_path: Path) -> None:
+    full = delaunay(500, weights="lognormal", seed=4)
+    stream = update_stream(full, 0.2, 0.0, seed=4)
+    write_graph(tmp_path / "g.mtx", stream.base)
+    inserted = EdgeList(full.n, stream.u, stream.v, stream.w)
+    write_graph(tmp_path / "stream.mtx", inserted)
+    _replay(["--graph", str(tmp_path / "g.mtx"), "--updates", str(tmp_path / "stream.mtx"),
+             "--batch-size", "25", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert read_graph(tmp_path / "o" / "graph.mtx").m == full.m
+
+
+def test_replay_rejects_bad_arguments(
+    tmp_path: Path, stream_files: tuple[Path, Path, EdgeList]
+) -> None:
+    graph, updates, _ = stream_files
+    result = CliRunner().invoke(main, ["replay", "--graph", str(graph), "--updates", str(updates),
+                                       "--batch-size", "0", "--out", str(tmp_path / "x")])  # fmt: skip
+    assert result.exit_code != 0 and "batch-size" in result.output
+    (tmp_path / "bad.jsonl").write_text('{"graph": "g", "op": "insert", "u": 1, "v": 1, "w": 1}\n')
+    result = CliRunner().invoke(main, ["replay", "--graph", str(graph), "--updates", str(tmp_path / "bad.jsonl"),
+                                       "--batch-size", "5", "--out", str(tmp_path / "y")])  # fmt: skip
+    assert result.exit_code != 0 and "self-loop" in result.output
