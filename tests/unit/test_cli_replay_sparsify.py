@@ -36,8 +36,27 @@ def test_replay_outputs_agree(
 ) -> None:
     graph, updates, full = stream_files
     out = tmp_path / mode
-    _replay(["--graph", str(graph), "--updates", str(updates), "--batch-size", "25", "--out", str(out),
-             "--mode", mode, "--threshold", "8", "--walkers", "64", "--max-steps", "30", "--kappa"])  # fmt: skip
+    _replay(
+        [
+            "--graph",
+            str(graph),
+            "--updates",
+            str(updates),
+            "--batch-size",
+            "25",
+            "--out",
+            str(out),
+            "--mode",
+            mode,
+            "--threshold",
+            "8",
+            "--walkers",
+            "64",
+            "--max-steps",
+            "30",
+            "--kappa",
+        ]
+    )
     g, h = read_graph(out / "graph.mtx"), read_graph(out / "sparsifier.mtx")
     assert (locate(g, h) >= 0).all(), "H must be a subgraph of G"
     assert components(g)[0] == components(h)[0] == 1
@@ -79,8 +98,17 @@ def _apply_deltas(
 def test_sparsify_keeps_a_spanning_tree_plus_the_asked_density(tmp_path: Path) -> None:
     g = delaunay(2000, seed=1)
     write_graph(tmp_path / "g.mtx", g)
-    result = CliRunner().invoke(main, ["sparsify", str(tmp_path / "g.mtx"), "-o", str(tmp_path / "h.mtx"),
-                                       "--off-tree-density", "0.05"])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "sparsify",
+            str(tmp_path / "g.mtx"),
+            "-o",
+            str(tmp_path / "h.mtx"),
+            "--off-tree-density",
+            "0.05",
+        ],
+    )
     assert result.exit_code == 0, result.output
     h = read_graph(tmp_path / "h.mtx")
     assert components(h)[0] == 1 and (locate(g, h) >= 0).all()
@@ -93,8 +121,18 @@ def test_replay_reads_the_papers_stream_format(tmp_path: Path) -> None:
     write_graph(tmp_path / "g.mtx", stream.base)
     inserted = EdgeList(full.n, stream.u, stream.v, stream.w)
     write_graph(tmp_path / "stream.mtx", inserted)
-    _replay(["--graph", str(tmp_path / "g.mtx"), "--updates", str(tmp_path / "stream.mtx"),
-             "--batch-size", "25", "--out", str(tmp_path / "o")])  # fmt: skip
+    _replay(
+        [
+            "--graph",
+            str(tmp_path / "g.mtx"),
+            "--updates",
+            str(tmp_path / "stream.mtx"),
+            "--batch-size",
+            "25",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert read_graph(tmp_path / "o" / "graph.mtx").m == full.m
 
 
@@ -102,10 +140,34 @@ def test_replay_rejects_bad_arguments(
     tmp_path: Path, stream_files: tuple[Path, Path, EdgeList]
 ) -> None:
     graph, updates, _ = stream_files
-    result = CliRunner().invoke(main, ["replay", "--graph", str(graph), "--updates", str(updates),
-                                       "--batch-size", "0", "--out", str(tmp_path / "x")])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            "--graph",
+            str(graph),
+            "--updates",
+            str(updates),
+            "--batch-size",
+            "0",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert result.exit_code != 0 and "batch-size" in result.output
     (tmp_path / "bad.jsonl").write_text('{"graph": "g", "op": "insert", "u": 1, "v": 1, "w": 1}\n')
-    result = CliRunner().invoke(main, ["replay", "--graph", str(graph), "--updates", str(tmp_path / "bad.jsonl"),
-                                       "--batch-size", "5", "--out", str(tmp_path / "y")])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            "--graph",
+            str(graph),
+            "--updates",
+            str(tmp_path / "bad.jsonl"),
+            "--batch-size",
+            "5",
+            "--out",
+            str(tmp_path / "y"),
+        ],
+    )
     assert result.exit_code != 0 and "self-loop" in result.output
