@@ -12,19 +12,21 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from engine import snapshot
+from engine.backends import make_backend
 from engine.bootstrap import static_sparsifier
 from engine.components import Components, add_isolated
 from engine.config import EngineConfig
 from engine.exceptions import EngineError, InvalidUpdateError
 from engine.graphstore import GraphStore
 from engine.idmap import IdMap
-from engine.insertion import STAT_STEPS, add_critical, judge_exact, judge_walks
+from engine.insertion import STAT_STEPS, add_critical, judge_exact, needs_walks
 from engine.mutations import add_to_g, add_to_h, remove_edges, reweight
 from engine.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from engine.repair import delete_and_repair
 from engine.results import BatchReport, Delta, GraphStats
 from engine.rng import graph_hash, update_keys
 from engine.search import new_workspace, overflowed
+from engine.store import GENERATION
 from engine.updates import Op, UpdateBatch
 
 __all__ = ["Engine"]
@@ -48,6 +50,8 @@ class Engine:
         self.batch_number = 0
         self._graph_key = graph_hash(graph_id)
         self._ids = IdMap()
+        self._walks = make_backend(self.config.backend)
+        self._changed: list[NDArray[np.int64]] = []
         self._set_state(GraphStore.from_edges(0, *_no_edges(), np.zeros(0, np.bool_)))
 
     def _set_state(self, store: GraphStore) -> None:
@@ -131,6 +135,9 @@ class Engine:
             added,
             stats,
         )
+        rh = rew & net.in_h
+        repaired = _columns(added)
+        self._changed += [net.lo[inside], net.hi[inside], net.lo[rh], net.hi[rh], *repaired[:2]]
         seconds["delete"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -145,9 +152,10 @@ class Engine:
         )
         seconds["insert"] = time.perf_counter() - clock
 
-        rh = rew & net.in_h
+        self._changed += [net.lo[cand][critical], net.hi[cand][critical]]
+        self._walks.sync(self._store.arrays, self._touched())
         delta = self._delta(
-            _columns(added),
+            repaired,
             (net.lo[cand][critical], net.hi[cand][critical], net.w_new[cand][critical]),
             (net.lo[inside], net.hi[inside]),
             (net.lo[rh], net.hi[rh], net.w_new[rh]),
@@ -195,6 +203,17 @@ class Engine:
         ext = self._ids.external
         swap = ext[lo] > ext[hi]
         return np.where(swap, hi, lo), np.where(swap, lo, hi)
+
+    def _touched(self) -> NDArray[np.int64]:
+        """Dense ids of nodes whose H lists changed since the last call."""
+        touched = np.concatenate([np.zeros(0, np.int64), *self._changed])
+        self._changed.clear()
+        return touched
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend the walks run on (``auto`` resolved)."""
+        return self._walks.name
 
     def _resume(self, step: Callable[[int], int], total: int) -> None:
         """Run a resumable kernel to the end, growing the store or the search heap between runs."""
@@ -248,10 +267,14 @@ class Engine:
                 lo.shape[0],
             )  # fmt: skip
         else:
-            judge_walks(
-                self._store.arrays, self._comp, lo, hi, w, keys, critical,
-                cfg.threshold, cfg.walkers, cfg.max_steps, False, stats,
+            walk = needs_walks(self._store.arrays, self._comp, lo, hi, critical)
+            self._walks.sync(self._store.arrays, self._touched())
+            found, steps = self._walks.insertion_walks(
+                self._store.arrays, lo[walk], hi[walk], w[walk], keys[walk],
+                cfg.threshold, cfg.walkers, cfg.max_steps,
             )  # fmt: skip
+            critical[walk] = ~found
+            stats[STAT_STEPS] += steps
             self._resume(
                 lambda i: add_critical(self._store.arrays, self._comp, lo, hi, w, critical, i),
                 lo.shape[0],
@@ -313,6 +336,7 @@ class Engine:
             lo.shape[0],
         )
         self._comp = _components_of(self._store)
+        self._store.arrays.meta[GENERATION] += 1  # array backends re-read all of H
         self.batch_number += 1
 
     # --------------------------------------------------------------------------- snapshots

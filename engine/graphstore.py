@@ -10,8 +10,10 @@ from engine.hashtable import HashTable, hash_find, hash_insert
 from engine.store import (
     G_DEAD,
     G_TAIL,
+    GENERATION,
     H_DEAD,
     H_TAIL,
+    META_SLOTS,
     N_EDGES,
     N_HEDGES,
     N_NODES,
@@ -175,7 +177,7 @@ class GraphStore:
         h_start, h_deg, h_cap, h_used = _blocks(size, np.concatenate([lo[in_h], hi[in_h]]))
         g_pool = _new_pool(g_used + g_used // 4 + 1024)
         h_pool = _new_pool(h_used + h_used // 4 + 1024)
-        meta = np.zeros(8, np.int64)
+        meta = np.zeros(META_SLOTS, np.int64)
         meta[N_NODES], meta[G_TAIL], meta[H_TAIL] = n, g_used, h_used
         arrays = Arrays(
             table.keys,
@@ -214,7 +216,7 @@ class GraphStore:
             blocks.append(
                 (start, full.astype(np.int32), cap.astype(np.int32), pool_nbr, pool_wt, used)
             )
-        meta = np.zeros(8, np.int64)
+        meta = np.zeros(META_SLOTS, np.int64)
         meta[N_NODES], meta[G_TAIL], meta[H_TAIL] = n, blocks[0][5], blocks[1][5]
         meta[N_EDGES], meta[N_HEDGES] = int(g_deg.sum()) // 2, int(h_deg.sum()) // 2
         arrays = Arrays(table.keys, table.vals, *blocks[0][:5], *blocks[1][:5], meta)
@@ -266,6 +268,7 @@ class GraphStore:
                 new[: old.shape[0]] = old
                 grown[name] = new
             self.arrays = s._replace(**grown)
+            self.arrays.meta[GENERATION] += 1
         self.arrays.meta[N_NODES] = n
 
     def grow(self) -> None:
@@ -277,6 +280,7 @@ class GraphStore:
         s = self._regrow(s, "g", G_TAIL, G_DEAD)
         self.arrays = self._regrow(s, "h", H_TAIL, H_DEAD)
         self.arrays.meta[NEED] = 0
+        self.arrays.meta[GENERATION] += 1
 
     def _regrow(self, s: Arrays, which: str, tail: int, dead: int) -> Arrays:
         start, deg, cap, nbr, wt = (

@@ -22,7 +22,14 @@ from engine.search import COST_H, Workspace, bidirectional, trace_path
 from engine.store import Arrays, g_find, g_in_h, h_add, h_entry, room_for_edge
 from engine.walks import insertion_walks
 
-__all__ = ["STAT_SETTLED", "STAT_STEPS", "add_critical", "judge_exact", "judge_walks"]
+__all__ = [
+    "STAT_SETTLED",
+    "STAT_STEPS",
+    "add_critical",
+    "judge_exact",
+    "needs_walks",
+    "walks_many",
+]
 
 STAT_SETTLED, STAT_STEPS = 0, 1  # slots of the work counters
 
@@ -48,6 +55,12 @@ def low_resistance(
     s: Arrays, ws: Workspace, p: int, q: int, bound: float, paths: int, stats: NDArray[np.int64]
 ) -> bool:
     """Whether H's p-q resistance is provably below ``bound`` using up to ``paths`` paths."""
+    if paths == 1:
+        length, _, _, settled = bidirectional(
+            s.h_start, s.h_deg, s.h_nbr, s.h_wt, ws, p, q, bound, bound, COST_H, 1.0
+        )
+        stats[STAT_SETTLED] += settled
+        return length < bound
     need = 1.0 / bound
     conductance = 0.0
     blocked: list[int] = []
@@ -111,44 +124,50 @@ def judge_exact(
 
 
 @nb.njit(cache=True)
-def judge_walks(
+def needs_walks(
     s: Arrays,
     comp: Components,
     lo: NDArray[np.int64],
     hi: NDArray[np.int64],
+    critical: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """dyGRASS rule, the part without walks: edges already in H are not critical, edges
+    between components are; the rest (returned mask) is decided by the walks."""
+    walk = np.zeros(lo.shape[0], np.bool_)
+    for i in range(lo.shape[0]):
+        if g_in_h(s, g_find(s, lo[i], hi[i])):
+            continue
+        if find(comp, lo[i]) != find(comp, hi[i]):
+            critical[i] = True
+        else:
+            walk[i] = True
+    return walk
+
+
+@nb.njit(cache=True)
+def walks_many(
+    start: NDArray[np.int64],
+    deg: NDArray[np.int32],
+    nbr: NDArray[np.int32],
+    wt: NDArray[np.float64],
+    p: NDArray[np.int64],
+    q: NDArray[np.int64],
     w: NDArray[np.float64],
     keys: NDArray[np.uint64],
-    critical: NDArray[np.bool_],
     threshold: float,
     walkers: int,
     max_steps: int,
-    early_exit: bool,
-    stats: NDArray[np.int64],
-) -> None:
-    """dyGRASS rule against the current H (the caller adds the critical edges afterwards)."""
-    for i in range(lo.shape[0]):
-        a, b = lo[i], hi[i]
-        if g_in_h(s, g_find(s, a, b)):
-            continue
-        if find(comp, a) != find(comp, b):
-            critical[i] = True
-            continue
-        found, steps = insertion_walks(
-            s.h_start,
-            s.h_deg,
-            s.h_nbr,
-            s.h_wt,
-            a,
-            b,
-            w[i],
-            threshold,
-            walkers,
-            max_steps,
-            keys[i],
-            early_exit,
+) -> tuple[NDArray[np.bool_], int]:
+    """The dyGRASS insertion walks of many updates (Numba backend): (found, steps)."""
+    found = np.zeros(p.shape[0], np.bool_)
+    steps = 0
+    for i in range(p.shape[0]):
+        hit, taken = insertion_walks(
+            start, deg, nbr, wt, p[i], q[i], w[i], threshold, walkers, max_steps, keys[i], False
         )
-        stats[STAT_STEPS] += steps
-        critical[i] = not found
+        found[i] = hit
+        steps += taken
+    return found, steps
 
 
 @nb.njit(cache=True)

@@ -109,6 +109,58 @@ def _cost(w: float, mode: int, discount: float) -> float:
     return (discount if w < 0 else 1.0) / abs(w)
 
 
+@nb.njit(cache=True, inline="always")
+def _expand(
+    start: NDArray[np.int64],
+    deg: NDArray[np.int32],
+    nbr: NDArray[np.int32],
+    wt: NDArray[np.float64],
+    ws: Workspace,
+    side: int,
+    size: int,
+    stamp: int,
+    best: float,
+    meet: int,
+    bound: float,
+    mode: int,
+    discount: float,
+) -> tuple[int, float, int, bool]:
+    """Settle the top of one side's heap; returns (size, best, meet, overflowed)."""
+    keys = ws.heap_key[side]
+    nodes = ws.heap_node[side]
+    other = 1 - side
+    d = keys[0]
+    x = nodes[0]
+    size = _pop(keys, nodes, size)
+    if d > ws.dist[side, x]:
+        return size, best, meet, False
+    limit = min(best, bound)
+    base = start[x]
+    for i in range(deg[x]):
+        c = _cost(wt[base + i], mode, discount)
+        if c < 0:
+            continue
+        y = nbr[base + i]
+        nd = d + c
+        if nd >= limit:
+            continue
+        if ws.seen[side, y] == stamp and nd >= ws.dist[side, y]:
+            continue
+        ws.seen[side, y] = stamp
+        ws.dist[side, y] = nd
+        ws.pred[side, y] = x
+        if size >= keys.shape[0]:
+            return size, best, meet, True
+        size = _push(keys, nodes, size, nd, y)
+        if ws.seen[other, y] == stamp:
+            total = nd + ws.dist[other, y]
+            if total < best and total < bound:
+                best = total
+                meet = y
+                limit = min(best, bound)
+    return size, best, meet, False
+
+
 @nb.njit(cache=True)
 def bidirectional(
     start: NDArray[np.int64],
@@ -137,63 +189,37 @@ def bidirectional(
         ws.meta[_STAMP] = 0
     ws.meta[_STAMP] += 1
     stamp = ws.meta[_STAMP]
-    cap = ws.heap_key.shape[1]
-    size = np.zeros(2, np.int64)
+    if p == q:
+        return 0.0, p, -1, 0
     for side, root in ((0, p), (1, q)):
         ws.seen[side, root] = stamp
         ws.dist[side, root] = 0.0
         ws.pred[side, root] = -1
-        size[side] = _push(ws.heap_key[side], ws.heap_node[side], 0, 0.0, root)
+        ws.heap_key[side, 0] = 0.0
+        ws.heap_node[side, 0] = root
+    size0, size1 = 1, 1
     best = np.inf
     meet = -1
     settled = 0
-    if p == q:
-        return 0.0, p, -1, 0
-    while size[0] > 0 and size[1] > 0:
-        limit = min(best, bound)
-        if ws.heap_key[0, 0] + ws.heap_key[1, 0] >= limit:
+    overflow = False
+    while size0 > 0 and size1 > 0:
+        if ws.heap_key[0, 0] + ws.heap_key[1, 0] >= min(best, bound):
             break
-        side = 0 if size[0] <= size[1] else 1
-        other = 1 - side
-        keys = ws.heap_key[side]
-        nodes = ws.heap_node[side]
-        d = keys[0]
-        x = nodes[0]
-        size[side] = _pop(keys, nodes, size[side])
-        if d > ws.dist[side, x]:
-            continue
         settled += 1
-        base = start[x]
-        for i in range(deg[x]):
-            c = _cost(wt[base + i], mode, discount)
-            if c < 0:
-                continue
-            y = nbr[base + i]
-            nd = d + c
-            if nd >= limit:
-                continue
-            if ws.seen[side, y] == stamp and nd >= ws.dist[side, y]:
-                continue
-            ws.seen[side, y] = stamp
-            ws.dist[side, y] = nd
-            ws.pred[side, y] = x
-            if size[side] >= cap:
-                ws.meta[_OVERFLOW] = 1
-                return np.inf, -1, -1, settled
-            size[side] = _push(keys, nodes, size[side], nd, y)
-            if ws.seen[other, y] == stamp:
-                total = nd + ws.dist[other, y]
-                if total < best and total < bound:
-                    best = total
-                    meet = y
-                    limit = min(best, bound)
-                    if best < accept:
-                        return best, meet, -1, settled
-    exhausted = -1
-    if size[0] == 0:
-        exhausted = 0
-    elif size[1] == 0:
-        exhausted = 1
+        if size0 <= size1:
+            size0, best, meet, overflow = _expand(
+                start, deg, nbr, wt, ws, 0, size0, stamp, best, meet, bound, mode, discount
+            )
+        else:
+            size1, best, meet, overflow = _expand(
+                start, deg, nbr, wt, ws, 1, size1, stamp, best, meet, bound, mode, discount
+            )
+        if overflow:
+            ws.meta[_OVERFLOW] = 1
+            return np.inf, -1, -1, settled
+        if best < accept:
+            return best, meet, -1, settled
+    exhausted = 0 if size0 == 0 else (1 if size1 == 0 else -1)
     if best < bound:
         return best, meet, exhausted, settled
     return np.inf, -1, exhausted, settled

@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 # meta slots
-N_NODES, N_EDGES, N_HEDGES, G_TAIL, G_DEAD, H_TAIL, H_DEAD, NEED = range(8)
+N_NODES, N_EDGES, N_HEDGES, G_TAIL, G_DEAD, H_TAIL, H_DEAD, NEED, GENERATION = range(9)
+META_SLOTS = 16
 _LOW32 = np.int64(0xFFFFFFFF)
 
 

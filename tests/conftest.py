@@ -85,8 +85,17 @@ def create_topic(kafka_bootstrap: str) -> Callable[..., str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/integration as ``integration`` (the folder is the rule)."""
+    """Mark every test under tests/integration as ``integration`` (the folder is the rule);
+    skip ``gpu`` tests where no CUDA device is usable through CuPy (the only allowed skip)."""
+    from engine.backends import cupy_usable
+
     root = Path(__file__).parent / "integration"
+    no_gpu = pytest.mark.skip(reason="no usable CUDA device through CuPy (sparsiflow[gpu])")
+    gpu_ok: bool | None = None
     for item in items:
         if root in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("gpu") is not None:
+            gpu_ok = cupy_usable() if gpu_ok is None else gpu_ok
+            if not gpu_ok:
+                item.add_marker(no_gpu)
