@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
 from engine import snapshot
 from engine.backends import make_backend
@@ -71,22 +71,27 @@ class Engine:
         nodes: NDArray[np.integer] | None = None,
         sparsifier: tuple[NDArray[np.integer], NDArray[np.integer]] | None = None,
         off_tree_density: float = 0.10,
+        reorder: bool = True,
     ) -> Engine:
-        """Start from a snapshot of G (distinct edges, external ids; ``nodes`` adds isolated ones
-        first, in order). H is the given ``sparsifier`` edges (a subgraph of G with the same
-        components) or the static sparsifier at ``off_tree_density``."""
+        """Start from a snapshot of G (distinct edges, external ids; ``nodes`` lists isolated
+        nodes too). H is the given ``sparsifier`` edges (a subgraph of G with the same
+        components) or the static sparsifier at ``off_tree_density``. With ``reorder`` the
+        internal indices follow a reverse Cuthill-McKee order of G, so that neighbours sit close
+        in memory (searches touch fewer cache lines); results do not depend on it."""
         engine = cls(config, graph_id)
         batch = UpdateBatch.inserts(np.asarray(u), np.asarray(v), np.asarray(w))
-        if nodes is not None:
-            engine._ids.add(np.asarray(nodes, dtype=np.int64))
-        ends = engine._ids.add(np.stack([batch.u, batch.v], axis=1).ravel()).reshape(-1, 2)
-        lo, hi = ends.min(axis=1), ends.max(axis=1)
-        if np.unique(lo * len(engine._ids) + hi).shape[0] != lo.shape[0]:
+        extra = np.zeros(0, np.int64) if nodes is None else np.asarray(nodes, dtype=np.int64)
+        ids, a, b = _local_ids(extra, batch.u, batch.v)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        n = ids.shape[0]
+        if np.unique(lo * n + hi).shape[0] != lo.shape[0]:
             raise InvalidUpdateError("the graph lists an edge more than once")
-        n = len(engine._ids)
-        if sparsifier is None:
+        if sparsifier is None:  # on the input's numbering: independent of the reordering
             in_h = static_sparsifier(n, lo, hi, batch.w, off_tree_density)
-        else:
+        engine._ids.add(ids[reverse_cuthill_mckee(_adjacency(n, a, b), True)] if reorder else ids)
+        ends = engine._ids.lookup(np.stack([batch.u, batch.v], axis=1).ravel()).reshape(-1, 2)
+        lo, hi = ends.min(axis=1), ends.max(axis=1)
+        if sparsifier is not None:
             in_h = engine._mask_of(lo, hi, *sparsifier)
         engine._set_state(GraphStore.from_edges(n, lo, hi, batch.w, in_h))
         if engine._comp.number != _count_components(n, lo[in_h], hi[in_h]):
@@ -190,7 +195,7 @@ class Engine:
             self._store.add_nodes(created)
             self._comp = self._comp.reserve(len(self._ids), created)
             add_isolated(self._comp, before, created)
-            if len(self._ids) > self._ws.dist.shape[1]:
+            if len(self._ids) > self._ws.dist.shape[0]:
                 self._ws = new_workspace(
                     len(self._ids) * 3 // 2, self._ws.heap_key.shape[1], self._ws
                 )
@@ -221,7 +226,7 @@ class Engine:
         while (done := step(done)) < total:
             if overflowed(self._ws):
                 self._ws = new_workspace(
-                    self._ws.dist.shape[1], self._ws.heap_key.shape[1] * 4, self._ws
+                    self._ws.dist.shape[0], self._ws.heap_key.shape[1] * 4, self._ws
                 )
             else:
                 self._store.grow()
@@ -383,6 +388,23 @@ def _same_pairs(
     a = np.sort(np.stack([np.minimum(u1, v1), np.maximum(u1, v1)], axis=1).view("i8,i8").ravel())
     b = np.sort(np.stack([np.minimum(u2, v2), np.maximum(u2, v2)], axis=1).view("i8,i8").ravel())
     return bool(np.array_equal(a, b))
+
+
+def _local_ids(
+    extra: NDArray[np.int64], u: NDArray[np.int64], v: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Node ids in order of first appearance, and the edges' ends as indices into them."""
+    uniq, first = np.unique(
+        np.concatenate([extra, np.stack([u, v], axis=1).ravel()]), return_index=True
+    )
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    return uniq[order], rank[np.searchsorted(uniq, u)], rank[np.searchsorted(uniq, v)]
+
+
+def _adjacency(n: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> csr_matrix:
+    return coo_matrix((np.ones(2 * a.shape[0]), (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
 
 
 def _columns(edges: list[tuple[int, int, float]]) -> Edges:

@@ -32,11 +32,14 @@ _STAMP, _OVERFLOW = 0, 1
 
 
 class Workspace(NamedTuple):
-    """Per-side (0: from p, 1: from q) search state."""
+    """Per-side (0: from p, 1: from q) search state; a node's entries share cache lines.
 
-    dist: NDArray[np.float64]  # (2, n)
-    seen: NDArray[np.int32]  # (2, n) stamp of the search that labelled the node
-    pred: NDArray[np.int32]  # (2, n) predecessor on the side's shortest-path tree
+    ``mark[x, side]`` is the stamp of the last search that labelled x from that side (the
+    node's dist and pred are valid only then); ``mark[x, 2 + side]`` its predecessor.
+    """
+
+    dist: NDArray[np.float64]  # (n, 2): tentative distance from each side
+    mark: NDArray[np.int32]  # (n, 4): [stamp side 0, stamp side 1, pred side 0, pred side 1]
     heap_key: NDArray[np.float64]  # (2, capacity)
     heap_node: NDArray[np.int32]  # (2, capacity)
     meta: NDArray[np.int64]
@@ -48,18 +51,16 @@ def new_workspace(nodes: int, heap: int = 4096, old: Workspace | None = None) ->
     meta = np.zeros(4, np.int64) if old is None else old.meta.copy()
     meta[_OVERFLOW] = 0
     ws = Workspace(
-        np.zeros((2, n)),
-        np.zeros((2, n), np.int32),
-        np.zeros((2, n), np.int32),
+        np.zeros((n, 2)),
+        np.zeros((n, 4), np.int32),
         np.zeros((2, heap)),
         np.zeros((2, heap), np.int32),
         meta,
     )
     if old is not None:
-        m = min(n, old.dist.shape[1])
-        ws.dist[:, :m] = old.dist[:, :m]
-        ws.seen[:, :m] = old.seen[:, :m]
-        ws.pred[:, :m] = old.pred[:, :m]
+        m = min(n, old.dist.shape[0])
+        ws.dist[:m] = old.dist[:m]
+        ws.mark[:m] = old.mark[:m]
     return ws
 
 
@@ -132,7 +133,7 @@ def _expand(
     d = keys[0]
     x = nodes[0]
     size = _pop(keys, nodes, size)
-    if d > ws.dist[side, x]:
+    if d > ws.dist[x, side]:
         return size, best, meet, False
     limit = min(best, bound)
     base = start[x]
@@ -144,16 +145,16 @@ def _expand(
         nd = d + c
         if nd >= limit:
             continue
-        if ws.seen[side, y] == stamp and nd >= ws.dist[side, y]:
+        if ws.mark[y, side] == stamp and nd >= ws.dist[y, side]:
             continue
-        ws.seen[side, y] = stamp
-        ws.dist[side, y] = nd
-        ws.pred[side, y] = x
+        ws.mark[y, side] = stamp
+        ws.dist[y, side] = nd
+        ws.mark[y, 2 + side] = x
         if size >= keys.shape[0]:
             return size, best, meet, True
         size = _push(keys, nodes, size, nd, y)
-        if ws.seen[other, y] == stamp:
-            total = nd + ws.dist[other, y]
+        if ws.mark[y, other] == stamp:
+            total = nd + ws.dist[y, other]
             if total < best and total < bound:
                 best = total
                 meet = y
@@ -185,16 +186,16 @@ def bidirectional(
     flag in ``ws.meta`` (and returns inf) when the heap is too small.
     """
     if ws.meta[_STAMP] >= 2**31 - 2:
-        ws.seen[:] = 0
+        ws.mark[:, :2] = 0
         ws.meta[_STAMP] = 0
     ws.meta[_STAMP] += 1
     stamp = ws.meta[_STAMP]
     if p == q:
         return 0.0, p, -1, 0
     for side, root in ((0, p), (1, q)):
-        ws.seen[side, root] = stamp
-        ws.dist[side, root] = 0.0
-        ws.pred[side, root] = -1
+        ws.mark[root, side] = stamp
+        ws.dist[root, side] = 0.0
+        ws.mark[root, 2 + side] = -1
         ws.heap_key[side, 0] = 0.0
         ws.heap_node[side, 0] = root
     size0, size1 = 1, 1
@@ -232,21 +233,21 @@ def trace_path(ws: Workspace, meet: int) -> NDArray[np.int32]:
     x = meet
     while x >= 0:
         n_p += 1
-        x = ws.pred[0, x]
+        x = ws.mark[x, 2]
     n_q = 0
-    x = ws.pred[1, meet]
+    x = ws.mark[meet, 3]
     while x >= 0:
         n_q += 1
-        x = ws.pred[1, x]
+        x = ws.mark[x, 3]
     path = np.empty(n_p + n_q, np.int32)
     x = meet
     for i in range(n_p - 1, -1, -1):
         path[i] = x
-        x = ws.pred[0, x]
-    x = ws.pred[1, meet]
+        x = ws.mark[x, 2]
+    x = ws.mark[meet, 3]
     for i in range(n_p, n_p + n_q):
         path[i] = x
-        x = ws.pred[1, x]
+        x = ws.mark[x, 3]
     return path
 
 
