@@ -8,10 +8,8 @@ from numpy.typing import NDArray
 
 from engine.hashtable import HashTable, hash_find, hash_insert
 from engine.store import (
-    G_DEAD,
     G_TAIL,
     GENERATION,
-    H_DEAD,
     H_TAIL,
     META_SLOTS,
     N_EDGES,
@@ -53,7 +51,7 @@ def _compact(
             new_nbr[t + i] = nbr[s + i]
             new_wt[t + i] = wt[s + i]
         start[x] = t
-        c = d + max(2, d // 4) if d > 0 else 0
+        c = d + max(1, d // 8) if d > 0 else 0
         cap[x] = c
         t += c
     return t
@@ -143,10 +141,20 @@ def _blocks(
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32], int]:
     """start/deg/cap for n nodes with room for the given endpoint counts plus ~25 % slack."""
     deg = np.bincount(endpoints, minlength=n).astype(np.int64)
-    cap = np.where(deg > 0, deg + np.maximum(2, deg // 4), 0)
+    cap = _capacity(deg)
     start = np.zeros(n, np.int64)
     np.cumsum(cap[:-1], out=start[1:])
     return start, np.zeros(n, np.int32), cap.astype(np.int32), int(cap.sum())
+
+
+def _capacity(deg: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Block sizes for the given degrees: 1/8 spare room (at least one slot) per node."""
+    return np.where(deg > 0, deg + np.maximum(1, deg // 8), 0)
+
+
+def _pool_size(used: int) -> int:
+    """Pool length for ``used`` slots of blocks: 1/16 spare at the tail for moved blocks."""
+    return used + used // 16 + 1024
 
 
 def _new_pool(size: int) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
@@ -175,8 +183,8 @@ class GraphStore:
         ends = np.concatenate([lo, hi])
         g_start, g_deg, g_cap, g_used = _blocks(size, ends)
         h_start, h_deg, h_cap, h_used = _blocks(size, np.concatenate([lo[in_h], hi[in_h]]))
-        g_pool = _new_pool(g_used + g_used // 4 + 1024)
-        h_pool = _new_pool(h_used + h_used // 4 + 1024)
+        g_pool = _new_pool(_pool_size(g_used))
+        h_pool = _new_pool(_pool_size(h_used))
         meta = np.zeros(META_SLOTS, np.int64)
         meta[N_NODES], meta[G_TAIL], meta[H_TAIL] = n, g_used, h_used
         arrays = Arrays(
@@ -206,11 +214,11 @@ class GraphStore:
         for deg, nbr, wt in ((g_deg, g[1], g[2]), (h_deg, h[1], h[2])):
             full = np.zeros(size, np.int64)
             full[:n] = deg
-            cap = np.where(full > 0, full + np.maximum(2, full // 4), 0)
+            cap = _capacity(full)
             start = np.zeros(size, np.int64)
             np.cumsum(cap[:-1], out=start[1:])
             used = int(cap.sum())
-            pool_nbr, pool_wt = _new_pool(used + used // 4 + 1024)
+            pool_nbr, pool_wt = _new_pool(_pool_size(used))
             at = _ranges(start[:n], deg)
             pool_nbr[at], pool_wt[at] = nbr, wt
             blocks.append(
@@ -275,14 +283,14 @@ class GraphStore:
         """Called when a kernel stopped for room: rehash and compact/enlarge what is short."""
         s = self.arrays
         self._table.count = int(s.meta[N_EDGES])
-        self._table.reserve(max(1024, self.edges // 4))
+        self._table.reserve(max(1024, self.edges // 8))
         s = s._replace(keys=self._table.keys, vals=self._table.vals)
-        s = self._regrow(s, "g", G_TAIL, G_DEAD)
-        self.arrays = self._regrow(s, "h", H_TAIL, H_DEAD)
+        s = self._regrow(s, "g", G_TAIL)
+        self.arrays = self._regrow(s, "h", H_TAIL)
         self.arrays.meta[NEED] = 0
         self.arrays.meta[GENERATION] += 1
 
-    def _regrow(self, s: Arrays, which: str, tail: int, dead: int) -> Arrays:
+    def _regrow(self, s: Arrays, which: str, tail: int) -> Arrays:
         start, deg, cap, nbr, wt = (
             getattr(s, f"{which}_{k}") for k in ("start", "deg", "cap", "nbr", "wt")
         )
@@ -292,10 +300,9 @@ class GraphStore:
         if nbr.shape[0] - int(s.meta[tail]) >= want + nbr.shape[0] // 8:
             return s
         d = deg[:n].astype(np.int64)
-        live = int((d + np.where(d > 0, np.maximum(2, d // 4), 0)).sum())
-        new_nbr, new_wt = _new_pool(max(1024, (live + want) * 3 // 2))
+        live = int(_capacity(d).sum()) + want
+        new_nbr, new_wt = _new_pool(live + live // 8 + 1024)
         s.meta[tail] = _compact(start, deg, cap, nbr, wt, n, new_nbr, new_wt)
-        s.meta[dead] = 0
         if which == "g":
             return s._replace(g_nbr=new_nbr, g_wt=new_wt)
         return s._replace(h_nbr=new_nbr, h_wt=new_wt)

@@ -137,7 +137,7 @@ class HashTable:
         if self.headroom() >= extra:
             return
         need = self.count + extra
-        cap = max(int(need / _MAX_LOAD * 1.3) + 1, self.capacity * 3 // 2)
+        cap = max(int(need / _MAX_LOAD) + 1, self.capacity * 5 // 4)
         keys = np.full(cap, EMPTY, dtype=np.int64)
         vals = np.zeros(cap, dtype=np.int64)
         _rehash(self.keys, self.vals, keys, vals)

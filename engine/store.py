@@ -4,8 +4,8 @@ Layout (all plain arrays, so Numba kernels and array backends share them):
 
 * per node x and per graph (G, H): ``start[x]`` (offset of x's block), ``deg[x]``, ``cap[x]``;
   the block ``nbr/wt[start[x] : start[x] + cap[x]]`` holds x's neighbours and edge weights.
-  A full block is moved to the tail with twice the room (amortized O(1) append); freed blocks
-  are reclaimed by compaction when more than half the space is dead.
+  A full block is moved to the tail with 1.5 times the room (amortized O(1) append); when the
+  tail runs out, the pool is compacted (blocks made tight again) into a slightly larger one.
 * the edge hash maps ``lo << 32 | hi`` (dense ids, lo < hi) to the positions of the edge in
   lo's and hi's G lists (``pos_lo << 32 | pos_hi``): O(1) lookup, insert and delete.
 * in G's lists the weight is stored negated when the edge is also in H (weights are > 0, so
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 # meta slots
-N_NODES, N_EDGES, N_HEDGES, G_TAIL, G_DEAD, H_TAIL, H_DEAD, NEED, GENERATION = range(9)
+N_NODES, N_EDGES, N_HEDGES, G_TAIL, H_TAIL, NEED, GENERATION = range(7)
 META_SLOTS = 16
 _LOW32 = np.int64(0xFFFFFFFF)
 
@@ -80,9 +80,15 @@ def edge_key(a: int, b: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
+def grown_capacity(cap: int) -> int:
+    """Capacity of a full block moved to the tail: 1.5 times as large (amortized O(1))."""
+    return max(4, cap + cap // 2)
+
+
+@nb.njit(cache=True, inline="always")
 def block_room(cap: NDArray[np.int32], deg: NDArray[np.int32], x: int) -> int:
-    """Tail space one append to x may need (a doubled block when x's block is full)."""
-    return 0 if deg[x] < cap[x] else max(4, 2 * cap[x])
+    """Tail space one append to x may need (a grown block when x's block is full)."""
+    return 0 if deg[x] < cap[x] else grown_capacity(cap[x])
 
 
 @nb.njit(cache=True)
@@ -101,13 +107,12 @@ def append_entry(
     """Append (y, w) to x's list; returns its position in the list (room checked by caller)."""
     d = deg[x]
     if d == cap[x]:
-        new_cap = max(4, 2 * cap[x])
+        new_cap = grown_capacity(cap[x])
         t = meta[tail]
         s = start[x]
         for i in range(d):
             nbr[t + i] = nbr[s + i]
             wt[t + i] = wt[s + i]
-        meta[tail + 1] += cap[x]
         start[x] = t
         cap[x] = new_cap
         meta[tail] = t + new_cap
