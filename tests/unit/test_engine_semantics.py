@@ -12,7 +12,7 @@ from engine.engine import Engine
 from engine.exceptions import InvalidUpdateError
 from engine.updates import MAX_NODE_ID, Op, UpdateBatch
 
-I, D, R = Op.INSERT, Op.DELETE, Op.REWEIGHT
+INS, DEL, REW = Op.INSERT, Op.DELETE, Op.REWEIGHT
 
 
 def _triangle_plus_tail() -> Engine:
@@ -26,15 +26,15 @@ def _triangle_plus_tail() -> Engine:
 @pytest.mark.parametrize(
     ("ops", "u", "v", "w", "message"),
     [
-        ([I], [5], [5], [1.0], "self-loop"),
-        ([I], [1], [2], [math.nan], "finite and > 0"),
-        ([I], [1], [2], [math.inf], "finite and > 0"),
-        ([R], [1], [2], [0.0], "finite and > 0"),
-        ([I], [1], [2], [-1.0], "finite and > 0"),
-        ([I], [-1], [2], [1.0], "negative"),
-        ([I], [1.5], [2], [1.0], "integers"),
+        ([INS], [5], [5], [1.0], "self-loop"),
+        ([INS], [1], [2], [math.nan], "finite and > 0"),
+        ([INS], [1], [2], [math.inf], "finite and > 0"),
+        ([REW], [1], [2], [0.0], "finite and > 0"),
+        ([INS], [1], [2], [-1.0], "finite and > 0"),
+        ([INS], [-1], [2], [1.0], "negative"),
+        ([INS], [1.5], [2], [1.0], "integers"),
         ([7], [1], [2], [1.0], "unknown op"),
-        ([I, I], [1], [2, 3], [1.0, 1.0], "equal length"),
+        ([INS, INS], [1], [2, 3], [1.0, 1.0], "equal length"),
     ],
 )
 def test_bad_updates_are_refused_with_the_row(
@@ -53,7 +53,7 @@ def test_op_names_parse_and_unknown_names_fail() -> None:
 def test_unknown_deletes_and_reweights_are_counted_not_errors() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(
-        UpdateBatch.build([D, R, D], [1, 2, 98], [4, 4, 99], [math.nan, 3.0, math.nan])
+        UpdateBatch.build([DEL, REW, DEL], [1, 2, 98], [4, 4, 99], [math.nan, 3.0, math.nan])
     )
     assert report.unknown == 3 and report.deleted == 0 and report.delta.size == 0
     assert engine.stats().edges_graph == 4
@@ -61,7 +61,7 @@ def test_unknown_deletes_and_reweights_are_counted_not_errors() -> None:
 
 def test_insert_of_an_existing_edge_reweights_it_and_h_follows() -> None:
     engine = _triangle_plus_tail()
-    report = engine.apply(UpdateBatch.build([I], [2], [1], [5.0]))
+    report = engine.apply(UpdateBatch.build([INS], [2], [1], [5.0]))
     assert report.reweighted == 1 and report.inserted == 0
     assert report.delta.to_lists()["reweighted"] == [[1, 2, 5.0]]
     u, v, w = engine.sparsifier_edges()
@@ -73,35 +73,35 @@ def test_insert_of_an_existing_edge_reweights_it_and_h_follows() -> None:
 def test_strengthened_edge_outside_h_is_judged_again() -> None:
     engine = _triangle_plus_tail()
     # 1-3 is outside H; its H path 1-2-3 has resistance 2: w=0.5 gives distortion 1 < 1.5
-    assert engine.apply(UpdateBatch.build([R], [1], [3], [0.5])).delta.size == 0
-    report = engine.apply(UpdateBatch.build([R], [1], [3], [4.0]))  # distortion 8 >= 1.5
+    assert engine.apply(UpdateBatch.build([REW], [1], [3], [0.5])).delta.size == 0
+    report = engine.apply(UpdateBatch.build([REW], [1], [3], [4.0]))  # distortion 8 >= 1.5
     assert report.critical == 1 and report.delta.to_lists()["added"] == [[1, 3, 4.0]]
 
 
 def test_delete_then_reinsert_in_one_batch_is_a_reweight() -> None:
     engine = _triangle_plus_tail()
-    report = engine.apply(UpdateBatch.build([D, I], [3, 4], [4, 3], [math.nan, 7.0]))
+    report = engine.apply(UpdateBatch.build([DEL, INS], [3, 4], [4, 3], [math.nan, 7.0]))
     assert report.delta.to_lists() == {"added": [], "removed": [], "reweighted": [[3, 4, 7.0]]}
     assert engine.stats().components == 1
 
 
 def test_insert_then_delete_of_a_new_edge_is_nothing() -> None:
     engine = _triangle_plus_tail()
-    report = engine.apply(UpdateBatch.build([I, D], [2, 4], [4, 2], [1.0, math.nan]))
+    report = engine.apply(UpdateBatch.build([INS, DEL], [2, 4], [4, 2], [1.0, math.nan]))
     assert report.inserted == 1 and report.deleted == 1 and report.delta.size == 0
     assert engine.stats().edges_graph == 4
 
 
 def test_deleting_a_bridge_splits_components_and_h_follows() -> None:
     engine = _triangle_plus_tail()
-    report = engine.apply(UpdateBatch.build([D], [3], [4]))
+    report = engine.apply(UpdateBatch.build([DEL], [3], [4]))
     assert report.delta.to_lists()["removed"] == [[3, 4]] and report.repaired == 0
     assert engine.stats().components == 2  # node 4 is alone now, in G and in H
 
 
 def test_deleting_an_h_edge_inside_a_cycle_repairs_through_g() -> None:
     engine = _triangle_plus_tail()
-    report = engine.apply(UpdateBatch.build([D], [1], [2]))
+    report = engine.apply(UpdateBatch.build([DEL], [1], [2]))
     assert report.delta.to_lists()["added"] == [[1, 3, 1.0]] and report.repaired == 1
     assert engine.stats().components == 1
 
@@ -115,7 +115,7 @@ def test_huge_and_sparse_node_ids_work() -> None:
     u, v, _ = engine.sparsifier_edges()
     assert (int(u.min()), int(v.max())) == (0, MAX_NODE_ID)
     with pytest.raises(InvalidUpdateError, match="below 2\\^63"):
-        UpdateBatch.build([I], np.array([2**63], np.uint64), [1], [1.0])
+        UpdateBatch.build([INS], np.array([2**63], np.uint64), [1], [1.0])
 
 
 def test_a_stream_from_an_empty_graph_builds_h_from_nothing() -> None:
