@@ -5,6 +5,8 @@ The agent reads the input topic with acknowledgements off (``noack``): the proce
 acknowledges each event itself once the outputs covering it are delivered, so Faust commits an
 offset only past delivered work. Any processing failure crashes the worker (exit non-zero)
 instead of letting the agent restart with an engine that is ahead of the published deltas.
+Rebalances reach the processor as partition revocations (after Faust has waited for every
+consumed event to be acknowledged) and assignments (which recover the partitions' graphs).
 """
 
 from __future__ import annotations
@@ -13,21 +15,18 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.types import TP
 from mode.supervisors import CrashingSupervisor
 
-from connector.batcher import BatchPolicy
-from connector.graphs import GraphLimits, GraphTable
+from connector.build import build_processor
 from connector.metrics import WorkerMetrics
-from connector.processor import OutputTopics, Processor
 from connector.records import InputRecord, OutputRecord
 from connector.settings import Settings, client_configs
 from connector.topics import MAX_OUTPUT_BYTES
-from engine.engine import Engine
 
 __all__ = ["LAG_SECONDS", "create_app"]
 
@@ -43,12 +42,27 @@ class _FaustSink:
     def __init__(self, app: faust.App) -> None:
         self._app = app
 
-    async def deliver(self, records: Sequence[OutputRecord]) -> None:
+    async def deliver(self, records: Sequence[OutputRecord]) -> list[int]:
         producer = self._app.producer
         futures = [
-            await producer.send(r.topic, r.key, r.value, None, None, r.headers) for r in records
+            await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
+            for r in records
         ]
-        await asyncio.gather(*futures)
+        return [int(meta.offset) for meta in await asyncio.gather(*futures)]
+
+
+class _FaustFlow:
+    """Pauses and resumes fetching of input partitions on the app's consumer."""
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self._app = app
+        self._topic = topic
+
+    def pause(self, partition: int) -> None:
+        self._app.consumer.pause_partitions({TP(self._topic, partition)})
+
+    def resume(self, partition: int) -> None:
+        self._app.consumer.resume_partitions({TP(self._topic, partition)})
 
 
 class _StreamAck:
@@ -75,8 +89,10 @@ def _input_record(event: Any) -> InputRecord:
     )
 
 
-def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faust.App:
-    """The worker's Faust app for ``settings``."""
+def create_app(
+    settings: Settings, metrics: WorkerMetrics | None = None, delta_partitions: int = 1
+) -> faust.App:
+    """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``."""
     configs = client_configs(settings.kafka)
     topics, worker = settings.topics, settings.worker
     app = faust.App(
@@ -87,6 +103,10 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
         producer_acks=-1,
         producer_max_request_size=MAX_OUTPUT_BYTES,
         broker_commit_interval=1.0,
+        broker_session_timeout=worker.session_timeout,
+        broker_heartbeat_interval=min(3.0, worker.session_timeout / 4),
+        broker_rebalance_timeout=max(60.0, worker.session_timeout),
+        stream_buffer_maxsize=worker.buffer_records,
         web_enabled=False,
         autodiscover=False,
         store="memory://",
@@ -97,21 +117,14 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
         topics.input_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
         value_serializer="raw",
     )  # fmt: skip
-    engine_config = settings.engine.config()
     ack = _StreamAck()
-    processor = Processor(
-        graphs=GraphTable(
-            lambda graph: Engine(engine_config, graph_id=graph),
-            BatchPolicy(settings.batch.max_size, settings.batch.max_wait),
-            GraphLimits(worker.allowed_graphs, worker.max_graphs),
-        ),
-        topics=OutputTopics(topics.deltas_topic, topics.metrics_topic, topics.dlq_topic),
+    processor = build_processor(
+        settings,
         sink=_FaustSink(app),
         ack=ack,
-        executor=ThreadPoolExecutor(1, thread_name_prefix="sparsiflow-engine"),
-        limits=settings.records.limits(),
+        flow=_FaustFlow(app, source_name),
         metrics=metrics,
-        kappa_every=worker.kappa_every,
+        delta_partitions=delta_partitions,
     )
     tick_seconds = min(0.05, settings.batch.max_wait / 4)
 
@@ -155,6 +168,30 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None) -> faus
                 continue
             metrics.set_consumer_lag(lags)
 
+    def inputs(tps: set[Any]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == source_name}
+
+    async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await _or_crash(processor.on_assigned(inputs(args[0])))
+
+    async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await _or_crash(processor.on_revoked(inputs(args[0])))
+
+    async def shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await _or_crash(processor.close())
+
+    async def _or_crash(work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:
+            await app.crash(exc)
+
+    for signal, receiver in (
+        (app.on_partitions_assigned, assigned),
+        (app.on_partitions_revoked, revoked),
+        (app.on_before_shutdown, shutdown),
+    ):
+        signal.connect(cast(Any, receiver))  # mode types receivers too narrowly
     app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
     app.task(tick)
     app.task(export_lag)

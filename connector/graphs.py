@@ -1,5 +1,6 @@
 """The worker's state per input partition and graph: which graphs it holds, each graph's
-engine, open micro-batch and the last input offset its published deltas cover.
+engine, open micro-batch, and how far its input is taken into batches and covered by
+published deltas.
 
 A graph lives on one input partition (records are keyed by graph id); the first partition a
 graph is seen on owns it, and its records on any other partition are rejected
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from connector.batcher import BatchPolicy, MicroBatcher
 from connector.codec import Decoded
 from connector.kappa import KappaProbe
+from connector.positions import Position
 from connector.records import InputRecord
 from connector.rejections import Reason, Rejected
 from engine.engine import Engine
@@ -32,15 +34,23 @@ class Pending:
 
 @dataclass
 class GraphState:
-    """One graph held by this worker: its engine, open batch and kappa probe."""
+    """One graph held by this worker: its engine, open batch, kappa probe and positions."""
 
     graph: str
     partition: int
     engine: Engine
     batcher: MicroBatcher[Pending]
     kappa: KappaProbe = field(default_factory=KappaProbe)
-    covered_offset: int = -1
-    """Last input offset covered by a delivered delta (-1: none yet)."""
+    covered: Position = field(default_factory=lambda: Position(0))
+    """First input update not covered by a delivered delta."""
+    taken: Position = field(default_factory=lambda: Position(0))
+    """First input update not yet taken into a batch (records before it are repeats)."""
+    delta_offset: int = 0
+    """Offset after the graph's last delta in its delta partition (0: none yet)."""
+    checkpointed: int = -1
+    """Batch number of the graph's last checkpoint (-1: none)."""
+    held: list[object] = field(default_factory=list)
+    """Handles of repeated records inside the open batch, acknowledged with it."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,21 @@ class GraphTable:
         )
         self._graphs[graph] = state
         return state
+
+    def install(
+        self, graph: str, partition: int, engine: Engine, covered: Position, delta_offset: int
+    ) -> GraphState:
+        """Hold a recovered graph (replacing any state of it) and return its state."""
+        state = GraphState(
+            graph, partition, engine, MicroBatcher(self.policy, self.clock),
+            covered=covered, taken=covered, delta_offset=delta_offset,
+        )  # fmt: skip
+        self._graphs[graph] = state
+        return state
+
+    def on_partition(self, partition: int) -> list[GraphState]:
+        """The graphs held for ``partition``."""
+        return [s for s in self._graphs.values() if s.partition == partition]
 
     def __iter__(self) -> Iterator[GraphState]:
         return iter(list(self._graphs.values()))

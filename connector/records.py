@@ -26,9 +26,10 @@ class InputRecord:
 
 @dataclass(frozen=True, slots=True)
 class OutputRecord:
-    """A record to produce."""
+    """A record to produce; ``partition`` None lets the producer's partitioner choose."""
 
     topic: str
     key: bytes | None
     value: bytes
     headers: Headers = field(default_factory=list)
+    partition: int | None = None

@@ -16,6 +16,7 @@ from engine.config import EngineConfig
 
 __all__ = [
     "BatchSettings",
+    "CheckpointSettings",
     "ClientConfigs",
     "EngineSettings",
     "KafkaSettings",
@@ -122,13 +123,28 @@ class EngineSettings(BaseSettings):
         )
 
 
+class CheckpointSettings(BaseSettings):
+    """Checkpoints in the state folder (``SPARSIFLOW_CHECKPOINT_EVERY_BATCHES``, ...): a round
+    per input partition after ``every_batches`` batches or ``every_seconds`` seconds, whichever
+    comes first; the newest ``keep`` files of each graph are kept."""
+
+    model_config = _config("SPARSIFLOW_CHECKPOINT_")
+
+    every_batches: int = Field(100, ge=1)
+    every_seconds: float = Field(30.0, gt=0)
+    keep: int = Field(3, ge=1, le=100)
+
+
 class WorkerSettings(BaseSettings):
     """The worker process: group, ``/metrics`` port, checkpoint folder, which graphs it serves.
 
     ``allowed_graphs``: comma-separated graph ids (``SPARSIFLOW_ALLOWED_GRAPHS``); empty means
     any. ``max_graphs``: the most graphs one worker holds; further ones go to the DLQ.
     ``kappa_every``: measure kappa with every N-th batch of a graph (0: never; the exact method
-    costs a sparse factorization, so keep N large on big graphs).
+    costs a sparse factorization, so keep N large on big graphs). ``session_timeout``: seconds
+    before the group gives a silent worker's partitions to others. ``buffer_records``: records
+    fetched ahead per partition. ``pause_pending_updates``: pause fetching a partition while this
+    many of its updates wait in open batches (resumed at half).
     """
 
     model_config = _config("SPARSIFLOW_")
@@ -139,6 +155,9 @@ class WorkerSettings(BaseSettings):
     allowed_graphs: Annotated[frozenset[str], NoDecode] = frozenset()
     max_graphs: int = Field(1000, ge=1)
     kappa_every: int = Field(0, ge=0)
+    session_timeout: float = Field(60.0, ge=1, le=3600)
+    buffer_records: int = Field(1000, ge=1)
+    pause_pending_updates: int = Field(1_000_000, ge=2)
 
     @field_validator("allowed_graphs", mode="before")
     @classmethod
@@ -158,6 +177,7 @@ class Settings:
     kafka: KafkaSettings
     topics: TopicSettings
     batch: BatchSettings
+    checkpoint: CheckpointSettings
     records: RecordLimitSettings
     engine: EngineSettings
     worker: WorkerSettings
@@ -170,6 +190,7 @@ class Settings:
             "kafka": KafkaSettings,
             "topics": TopicSettings,
             "batch": BatchSettings,
+            "checkpoint": CheckpointSettings,
             "records": RecordLimitSettings,
             "engine": EngineSettings,
             "worker": WorkerSettings,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from connector.settings import ClientConfigs, TopicSettings
 
-__all__ = ["MAX_OUTPUT_BYTES", "ensure_topics"]
+__all__ = ["MAX_OUTPUT_BYTES", "ensure_topics", "partition_count"]
 
 MAX_OUTPUT_BYTES = 16 * 2**20
 """Largest output record (a first delta of a big graph is large); set on output topics."""
@@ -44,6 +44,16 @@ def ensure_topics(
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return missing
+
+
+def partition_count(configs: ClientConfigs, topic: str) -> int:
+    """Partitions of an existing ``topic``."""
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient(configs.librdkafka).list_topics(topic, timeout=30).topics[topic]
+    if meta.error is not None:
+        raise RuntimeError(f"topic {topic!r}: {meta.error}")
+    return len(meta.partitions)
 
 
 def _all(topics: TopicSettings) -> list[str]:

@@ -6,9 +6,13 @@ import logging
 
 from connector.settings import Settings
 
-__all__ = ["run_worker"]
+__all__ = ["ENGINE_BACKEND", "run_worker"]
 
 log = logging.getLogger(__name__)
+
+ENGINE_BACKEND = "numba"
+"""The backend the engine runs on: its kernels are Numba-compiled CPU code whatever the
+``backend`` setting asks for (there is no CuPy path in ``Engine.apply`` yet)."""
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> int:
@@ -19,17 +23,20 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     from connector.app import create_app
     from connector.metrics import WorkerMetrics, serve_metrics
     from connector.settings import client_configs
-    from connector.topics import ensure_topics
+    from connector.topics import ensure_topics, partition_count
 
-    created = ensure_topics(client_configs(settings.kafka), settings.topics)
+    configs = client_configs(settings.kafka)
+    created = ensure_topics(configs, settings.topics)
     if created:
         log.warning("created topics %s", ", ".join(created))
+    if settings.worker.state_dir is not None:
+        settings.worker.state_dir.mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
-    metrics.set_engine_info(backend=settings.engine.backend, mode=settings.engine.mode)
+    metrics.set_engine_info(backend=ENGINE_BACKEND, mode=settings.engine.mode)
     metrics.set_kappa_bound(settings.engine.target_kappa)
     server = serve_metrics(registry, settings.worker.metrics_port)
-    app = create_app(settings, metrics)
+    app = create_app(settings, metrics, partition_count(configs, settings.topics.deltas_topic))
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.warning(
         "sparsiflow worker: group %s, input %s, metrics on port %d",

@@ -1,8 +1,7 @@
-"""A running ``sparsiflow worker`` on the test broker: its /metrics moves as records flow, passes
-promtool, and a real Prometheus server scrapes it and answers a query for one of our metrics.
-
-(Still to add once the worker reports them: ``sparsiflow_worker_up == 1`` after start-up and
-``missing_metrics(body) == {}``, i.e. consumer lag exported, as the bundle's own test checks.)"""
+"""A running ``sparsiflow worker`` on the test broker: its /metrics moves as records flow, reports
+the worker up, covers every metric the dashboard and alerts use (consumer lag and checkpoints
+included), passes promtool, and a real Prometheus server scrapes it and answers a query for one
+of our metrics."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_server import free_port, http_get, run_prometheus, wait_for
-from promql_sources import promtool_check_metrics
+from promql_sources import missing_metrics, promtool_check_metrics
 
 GRAPH = "g1"
 EDGES = 40  # a path 1-2-...-41: every edge is critical, so H == G
@@ -50,8 +49,7 @@ def worker(
         for flag in ("INPUT", "DELTAS", "METRICS", "DLQ")
     }
     port = free_port()
-    state = tmp_path / "state"
-    state.mkdir()
+    state = tmp_path / "state" / "worker"  # missing: the worker creates it
     env = {
         **os.environ,
         **{f"SPARSIFLOW_{flag}_TOPIC": name for flag, name in topics.items()},
@@ -60,6 +58,7 @@ def worker(
         "SPARSIFLOW_METRICS_PORT": str(port),
         "SPARSIFLOW_STATE_DIR": str(state),
         "SPARSIFLOW_KAPPA_EVERY": "1",
+        "SPARSIFLOW_CHECKPOINT_EVERY_BATCHES": "1",
     }
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
@@ -116,8 +115,18 @@ def test_worker_metrics_follow_the_stream(
     assert value(after, "sparsiflow_graph_components", graph=GRAPH) == 1
     assert (value(after, "sparsiflow_batches_total", graph=GRAPH) or 0) >= 1
     assert (value(after, "sparsiflow_event_to_delta_seconds_count") or 0) >= 1
+    assert value(after, "sparsiflow_worker_up") == 1
 
-    body = http_get(url)
+    def lagged() -> bytes | None:
+        """a scrape with the consumer-lag gauge (exported every few seconds)"""
+        body = http_get(url)
+        return body if b"sparsiflow_consumer_lag_records{" in body else None
+
+    body = wait_for(lagged, "the consumer-lag gauge", 60)
+    assert missing_metrics(body.decode()) == {}
+    scraped = samples(body.decode())
+    assert (value(scraped, "sparsiflow_checkpoint_duration_seconds_count") or 0) >= 1
+    assert (value(scraped, "sparsiflow_checkpoint_size_bytes") or 0) > 0
     done = promtool_check_metrics(body)
     assert done.returncode == 0, (done.stdout + done.stderr).decode()
 

@@ -34,10 +34,12 @@ class Log:
         self.events: list[tuple[str, object]] = []
         self.fail = fail
 
-    async def deliver(self, records: Sequence[OutputRecord]) -> None:
+    async def deliver(self, records: Sequence[OutputRecord]) -> list[int]:
         if self.fail:
             raise ConnectionError("broker gone")
+        first = len(self.events)
         self.events += [("deliver", r) for r in records]
+        return list(range(first, first + len(records)))  # any increasing offsets
 
     async def ack(self, handles: Sequence[object]) -> None:
         self.events += [("ack", h) for h in handles]

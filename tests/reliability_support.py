@@ -1,0 +1,217 @@
+"""Helpers of the reliability tests (crash, rebalance, poison): graph update streams in
+batch-form records, a background producer, the deltas topic read back, the worker's final state
+from its checkpoints, and the invariants every run must end with.
+
+Test helper (importable from every test: ``tests/`` is on ``sys.path`` through its conftest).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from confluent_kafka import Producer
+
+from connector.checkpoint import CheckpointStore
+from connector.kappa import dense_pair
+from connector.materialize import EdgeMap, materialize, read_topic
+from connector.produce import encode_records
+from engine.edges import EdgeList, components
+from engine.engine import Engine
+from engine.streams import update_stream
+from engine.updates import UpdateBatch
+
+__all__ = [
+    "DeltaLog",
+    "Feeder",
+    "Stream",
+    "check_final_state",
+    "final_engines",
+    "interleave",
+    "make_stream",
+    "read_delta_log",
+]
+
+Item = tuple[bytes, bytes, int]  # key, value, partition
+
+
+@dataclass
+class Stream:
+    """One graph's updates as input records on one partition, and the G they imply."""
+
+    graph: str
+    partition: int
+    updates: UpdateBatch
+    values: list[bytes]
+    expected: EdgeMap
+
+
+def make_stream(
+    graph: str, partition: int, full: EdgeList, seed: int, per_record: int, huge: int = 0
+) -> Stream:
+    """The dyGRASS protocol on ``full`` (base graph inserted, then 25 % insertions and 5 %
+    deletions) in batch-form records of ``per_record`` updates; every 40th record holds
+    ``huge`` updates instead (when given), more than one engine batch takes."""
+    s = update_stream(full, 0.25, 0.05, seed=seed)
+    updates = UpdateBatch.concat([UpdateBatch.inserts(s.base.u, s.base.v, s.base.w), s.batch()])
+    values: list[bytes] = []
+    start, k = 0, 0
+    while start < len(updates):
+        size = huge if huge and k % 40 == 39 else per_record
+        part = updates.slice(start, start + size)
+        values += [v for v, _ in encode_records(graph, part, "batch", size)]
+        start, k = start + size, k + 1
+    expected = EdgeMap()
+    expected.apply_updates(updates)
+    return Stream(graph, partition, updates, values, expected)
+
+
+def interleave(streams: list[Stream], extra: list[Item] | None = None, seed: int = 0) -> list[Item]:
+    """All streams' records in one random interleaving that keeps each graph's order; ``extra``
+    items are spread at random positions."""
+    rng = np.random.default_rng(seed)
+    queues = [[(s.graph.encode(), v, s.partition) for v in s.values] for s in streams]
+    owners = np.concatenate([np.full(len(q), i) for i, q in enumerate(queues)])
+    rng.shuffle(owners)
+    heads = [0] * len(queues)
+    items: list[Item] = []
+    for i in owners.tolist():
+        items.append(queues[i][heads[i]])
+        heads[i] += 1
+    for item in extra or []:
+        items.insert(int(rng.integers(0, len(items) + 1)), item)
+    return items
+
+
+@dataclass(eq=False)
+class Feeder(threading.Thread):
+    """Produces ``items`` in order, ``rate`` records per second, in a background thread;
+    ``offsets`` holds each item's offset once delivered."""
+
+    bootstrap: str
+    topic: str
+    items: list[Item]
+    rate: float
+    offsets: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(daemon=True)
+        self.offsets = [-1] * len(self.items)
+
+    @property
+    def last(self) -> dict[int, int]:
+        """The last offset delivered per partition."""
+        last: dict[int, int] = {}
+        for (_, _, partition), offset in zip(self.items, self.offsets, strict=True):
+            last[partition] = max(last.get(partition, -1), offset)
+        return last
+
+    def run(self) -> None:
+        producer = Producer(
+            {"bootstrap.servers": self.bootstrap, "message.max.bytes": 16 * 2**20,
+             "enable.idempotence": True, "linger.ms": 5}
+        )  # fmt: skip
+
+        def done(err: Any, msg: Any, i: int) -> None:
+            if err is not None:
+                self.errors.append(str(err))
+            else:
+                self.offsets[i] = msg.offset()
+
+        started = time.monotonic()
+        for i, (key, value, partition) in enumerate(self.items):
+            producer.produce(
+                self.topic, value, key, partition=partition,
+                on_delivery=lambda err, msg, i=i: done(err, msg, i),
+            )  # fmt: skip
+            producer.poll(0)
+            wait = started + i / self.rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        if producer.flush(60) > 0:
+            self.errors.append("records left undelivered")
+
+
+@dataclass
+class DeltaLog:
+    """The deltas topic read back: contents per (graph, batch) and the covered offsets."""
+
+    contents: dict[tuple[str, int], list[bytes]]
+    last_offset: dict[str, int]
+
+    @property
+    def repeats(self) -> int:
+        """Deltas published more than once with identical content."""
+        return sum(len(v) - 1 for v in self.contents.values())
+
+    @property
+    def conflicts(self) -> int:
+        """(graph, batch) pairs published with different contents (must be 0)."""
+        return sum(len(set(v)) > 1 for v in self.contents.values())
+
+
+def read_delta_log(bootstrap: str, topic: str) -> DeltaLog:
+    contents: dict[tuple[str, int], list[bytes]] = defaultdict(list)
+    last: dict[str, int] = {}
+    try:
+        messages = list(read_topic({"bootstrap.servers": bootstrap}, topic))
+    except RuntimeError:  # not created yet
+        messages = []
+    for msg in messages:
+        delta = orjson.loads(msg.value())
+        body = orjson.dumps([delta[k] for k in ("source", "added", "removed", "reweighted")])
+        contents[(delta["graph"], delta["batch"])].append(body + repr(msg.headers()).encode())
+        graph, source = delta["graph"], delta["source"]
+        last[graph] = max(last.get(graph, -1), source["last_offset"])
+    return DeltaLog(dict(contents), last)
+
+
+def final_engines(state_dir: Path, topics: dict[str, str]) -> dict[str, Engine]:
+    """The newest checkpoint of every graph in a worker's state folder, restored."""
+    store = CheckpointStore(state_dir / "checkpoints" / topics["deltas"])
+    engines: dict[str, Engine] = {}
+    for folder in sorted(store.root.glob("p*")):
+        partition = int(folder.name[1:])
+        for graph in store.graphs(partition):
+            newest = next(store.graph_checkpoints(partition, graph))
+            engine = Engine.restore(newest.snapshot)
+            if graph not in engines or engine.batch_number > engines[graph].batch_number:
+                engines[graph] = engine
+    return engines
+
+
+def _edge_map(columns: tuple[Any, Any, Any]) -> EdgeMap:
+    u, v, w = (c.tolist() for c in columns)
+    return EdgeMap({(a, b): c for a, b, c in zip(u, v, w, strict=True)})
+
+
+def check_final_state(
+    bootstrap: str, topics: dict[str, str], streams: list[Stream], engines: dict[str, Engine]
+) -> DeltaLog:
+    """The invariants after a run: per graph, H replayed from the deltas equals the worker's
+    final H exactly; H is a subgraph of G with G's weights and the same components; G holds
+    every input update; no (graph, batch) published twice with different content."""
+    log = read_delta_log(bootstrap, topics["deltas"])
+    assert log.conflicts == 0, "a (graph, batch) was published twice with different content"
+    conf = {"bootstrap.servers": bootstrap}
+    for stream in streams:
+        state = materialize(conf, topics["deltas"], stream.graph, input_topic=topics["input"])
+        engine = engines[stream.graph]
+        assert state.input is not None and state.input.edges == stream.expected.edges
+        g, h = _edge_map(engine.graph_edges()), _edge_map(engine.sparsifier_edges())
+        assert g.edges == stream.expected.edges, f"{stream.graph}: G misses input updates"
+        assert state.sparsifier.edges == h.edges, f"{stream.graph}: deltas do not rebuild H"
+        assert state.batches == engine.batch_number
+        assert h.edges.keys() <= g.edges.keys()
+        assert all(g.edges[e] == w for e, w in h.edges.items())
+        dense_g, dense_h = dense_pair(g.columns(), h.columns())
+        assert components(dense_g)[0] == components(dense_h)[0]
+        assert len(h) < len(g)
+    return log

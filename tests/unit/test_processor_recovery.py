@@ -1,0 +1,204 @@
+"""Crashes of the processor without a broker: the worker's topics live in memory, a "crash"
+throws the processor away (only the topics and the checkpoint folder survive), the committed
+offset lags behind the acknowledged one by a random amount, and deliveries fail mid-batch.
+Whatever happens, every (graph, batch) is published once, the deltas rebuild the final H and G
+holds every update."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+import pytest
+from memlog import MemLog
+
+from connector.batcher import BatchPolicy
+from connector.checkpoint import CheckpointStore
+from connector.checkpointing import Checkpointer, CheckpointPolicy
+from connector.codec import DecodeLimits
+from connector.graphs import GraphLimits, GraphTable
+from connector.materialize import EdgeMap
+from connector.processor import OutputTopics, Processor, ProcessorFailedError
+from connector.produce import encode_records
+from connector.records import InputRecord
+from connector.restore import Restorer
+from engine.config import EngineConfig
+from engine.engine import Engine
+from engine.generate import power_law
+from engine.streams import update_stream
+from engine.updates import UpdateBatch
+
+INPUT = "in"
+TOPICS = OutputTopics("deltas", "metrics", "dlq", delta_partitions=2)
+CONFIG = EngineConfig()
+
+
+def make(log: MemLog, state: Path | None, max_size: int = 60) -> Processor:
+    store = CheckpointStore(state, keep=2) if state else None
+    return Processor(
+        graphs=GraphTable(
+            lambda g: Engine(CONFIG, graph_id=g), BatchPolicy(max_size, 3600.0), GraphLimits()
+        ),
+        topics=TOPICS,
+        sink=log,
+        ack=log.ack,
+        executor=ThreadPoolExecutor(1),
+        restorer=Restorer(
+            reader=log, store=store, input_topic=INPUT, deltas_topic="deltas",
+            delta_partitions=2, config=CONFIG, limits=DecodeLimits(),
+        ),
+        checkpointer=None if store is None else Checkpointer(
+            store, CheckpointPolicy(3, 3600.0), INPUT
+        ),
+    )  # fmt: skip
+
+
+def streams(log: MemLog) -> tuple[list[InputRecord], dict[str, EdgeMap]]:
+    """Two graphs' updates as records (every 7th one too big for a batch), interleaved."""
+    records: list[InputRecord] = []
+    expected: dict[str, EdgeMap] = {}
+    rng = random.Random(3)
+    per_graph = []
+    for p in (0, 1):
+        s = update_stream(power_law(400, seed=p), 0.3, 0.1, seed=p)
+        updates = UpdateBatch.concat([UpdateBatch.inserts(s.base.u, s.base.v, s.base.w), s.batch()])
+        graph = f"g.{p}"
+        expected[graph] = EdgeMap()
+        expected[graph].apply_updates(updates)
+        values, start, k = [], 0, 0
+        while start < len(updates):
+            size = 150 if k % 7 == 6 else rng.randint(1, 8)
+            values.append(next(encode_records(graph, updates.slice(start, start + size)))[0])
+            start, k = start + size, k + 1
+        per_graph.append([(p, graph.encode(), v) for v in values])
+    while any(per_graph):
+        queue = rng.choice([q for q in per_graph if q])
+        p, key, value = queue.pop(0)
+        records.append(log.append_input(INPUT, p, key, value))
+    return records, expected
+
+
+def committed(log: MemLog, lag: int, rng: random.Random) -> dict[int, int]:
+    """Per partition a committed offset: the end of the contiguously acknowledged records,
+    minus a random lag (commits trail acknowledgements)."""
+    acked = set(log.acked)
+    out = {}
+    for p in (0, 1):
+        end = 0
+        while (p, end) in acked:
+            end += 1
+        out[p] = max(0, end - rng.randint(0, lag))
+    return out
+
+
+def check(log: MemLog, proc: Processor, expected: dict[str, EdgeMap]) -> int:
+    """Invariants; returns how many deltas were repeats."""
+    seen: dict[tuple[str, int], bytes] = {}
+    rebuilt: dict[str, EdgeMap] = {}
+    repeats = 0
+    for p in (0, 1):
+        for record in log.topics["deltas"][p]:
+            delta = orjson.loads(record.value or b"")
+            key = (delta["graph"], delta["batch"])
+            body = orjson.dumps([delta[k] for k in ("source", "added", "removed", "reweighted")])
+            if key in seen:
+                assert seen[key] == body, f"{key} published twice with different content"
+                repeats += 1
+                continue
+            assert delta["batch"] == sum(k[0] == delta["graph"] for k in seen), "a gap"
+            seen[key] = body
+            rebuilt.setdefault(delta["graph"], EdgeMap()).apply_delta(delta)
+    for state in proc.graphs:
+        engine = state.engine
+        g = dict(zip(zip(*(c.tolist() for c in engine.graph_edges()[:2]), strict=True),
+                     engine.graph_edges()[2].tolist(), strict=True))  # fmt: skip
+        h = dict(zip(zip(*(c.tolist() for c in engine.sparsifier_edges()[:2]), strict=True),
+                     engine.sparsifier_edges()[2].tolist(), strict=True))  # fmt: skip
+        assert g == expected[state.graph].edges
+        assert h == rebuilt[state.graph].edges
+        assert engine.batch_number == sum(k[0] == state.graph for k in seen)
+    return repeats
+
+
+@pytest.mark.parametrize("with_checkpoints", [True, False])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_crashes_never_lose_or_contradict_a_delta(
+    tmp_path: Path, seed: int, with_checkpoints: bool
+) -> None:
+    rng = random.Random(seed)
+    log = MemLog()
+    records, expected = streams(log)
+    state = tmp_path / "state" if with_checkpoints else None
+
+    async def run() -> tuple[Processor, int]:
+        position = {0: 0, 1: 0}
+        crashes = 0
+        while True:
+            proc = make(log, state)
+            await proc.on_assigned({0, 1})
+            pending = [r for r in records if r.offset >= position[r.partition]]
+            crash_at = rng.randint(1, len(pending) // 3) if crashes < 6 else None
+            if crash_at is not None and rng.random() < 0.5:
+                log.fail_after = rng.randint(0, 6)  # the broker goes away mid-batch
+            try:
+                for i, record in enumerate(pending):
+                    if i == crash_at:
+                        raise ProcessorFailedError("killed")
+                    await proc.on_record(record)
+                await proc.drain()
+                await proc.close()
+                return proc, crashes
+            except ProcessorFailedError:
+                crashes += 1
+                log.fail_after = None
+                position = committed(log, lag=8, rng=rng)
+
+    proc, crashes = asyncio.run(run())
+    assert crashes == 6
+    check(log, proc, expected)
+
+
+def test_a_huge_record_is_split_into_batches_that_name_their_rows() -> None:
+    log = MemLog()
+    updates = UpdateBatch.inserts(list(range(10)), list(range(1, 11)), [1.0] * 10)
+    value = next(encode_records("g.0", updates))[0]
+    record = log.append_input(INPUT, 0, b"g.0", value)
+    proc = make(log, None, max_size=4)
+
+    async def run() -> None:
+        await proc.on_record(record)
+
+    asyncio.run(run())
+    deltas = log.topics["deltas"][0]
+    assert [orjson.loads(d.value or b"")["batch"] for d in deltas] == [0, 1, 2]
+    assert [dict(d.headers)["sparsiflow.rows"] for d in deltas] == [
+        b"0:4/10",
+        b"4:8/10",
+        b"8:10/10",
+    ]
+    assert [dict(d.headers)["sparsiflow.updates"] for d in deltas] == [b"4", b"4", b"2"]
+    assert log.acked == [record.handle]  # once, with the last part
+
+
+def test_records_already_covered_are_acknowledged_not_processed() -> None:
+    log = MemLog()
+    values = [orjson.dumps({"graph": "g.0", "op": "insert", "u": i, "v": i + 1, "w": 1.0})
+              for i in range(6)]  # fmt: skip
+    records = [log.append_input(INPUT, 0, b"g.0", v) for v in values]
+    first = make(log, None, max_size=3)
+
+    async def run() -> None:
+        for r in records[:4]:
+            await first.on_record(r)  # batch 0 = records 0..2 published, record 3 open
+        again = make(log, None, max_size=3)
+        log.acked.clear()
+        for r in records:  # consumed again from offset 0 after a crash
+            await again.on_record(r)
+        assert [h[1] for h in log.acked] == [0, 1, 2, 3, 4, 5]
+
+    asyncio.run(run())
+    batches = [orjson.loads(d.value or b"")["batch"] for d in log.topics["deltas"][0]]
+    assert batches == [0, 1]  # batch 0 never published again
