@@ -5,8 +5,9 @@ reading the deltas topic.
 Layout under ``root`` (one folder per deltas topic, so deployments never mix)::
 
     p<partition>/<graph>/<batch:012d>.ckpt     engine after <batch> batches + positions
-    p<partition>/_log/<log_end:020d>.mark      every delta of a graph without a .ckpt here
-                                               sits at or after log_end in its delta partition
+    p<partition>/_log/<log_end:020d>.mark      the graphs with deltas before log_end (each has
+                                               a .ckpt here); any other graph's deltas sit at
+                                               or after log_end in the delta partition
 
 Every file is framed: ``MAGIC``, version, header length, a JSON header, a body (the engine
 snapshot, itself checksummed) and a BLAKE2b-256 digest of all bytes before it. Files are
@@ -71,11 +72,12 @@ class GraphCheckpoint:
 
 @dataclass(frozen=True)
 class LogMark:
-    """Every delta of a graph of ``partition`` lacking a checkpoint is at or after
-    ``log_end`` in the partition's delta partition."""
+    """``graphs`` of ``partition`` have checkpoints; every delta of any other graph of the
+    partition is at or after ``log_end`` in the partition's delta partition."""
 
     partition: int
     log_end: int
+    graphs: tuple[str, ...] = ()
 
 
 def _frame(header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -154,7 +156,8 @@ class CheckpointStore:
 
     def write_mark(self, mark: LogMark) -> int:
         """Write a log mark; prune older ones; return the bytes written."""
-        data = _frame({"kind": "mark", "partition": mark.partition, "log_end": mark.log_end})
+        header = {"kind": "mark", "partition": mark.partition, "log_end": mark.log_end}
+        data = _frame({**header, "graphs": list(mark.graphs)})
         folder = self._partition_dir(mark.partition) / _LOG_DIR
         write_atomically(folder / f"{mark.log_end:020d}.mark", data)
         self._prune(folder, "*.mark")
@@ -199,7 +202,8 @@ class CheckpointStore:
         for path in sorted(folder.glob("*.mark"), reverse=True):
             try:
                 header, _ = _unframe(path.read_bytes())
-                return LogMark(int(header["partition"]), int(header["log_end"]))
+                graphs = tuple(str(g) for g in header["graphs"])
+                return LogMark(int(header["partition"]), int(header["log_end"]), graphs)
             except (CheckpointError, OSError, KeyError, TypeError, ValueError) as exc:
                 log.warning("skipping log mark %s: %s", path, exc)
         return None

@@ -76,8 +76,9 @@ class Checkpointer:
     def capture(self, partition: int, graphs: Sequence[GraphState], log_end: int) -> Round:
         """A round of ``partition``: its graphs that moved on since their last checkpoint."""
         moved = tuple(s for s in graphs if s.engine.batch_number > max(s.checkpointed, 0))
+        saved = tuple(sorted(s.graph for s in graphs if s.engine.batch_number > 0))
         self._progress[partition] = _Progress(0, self.clock())
-        return Round(partition, moved, LogMark(partition, log_end))
+        return Round(partition, moved, LogMark(partition, log_end, saved))
 
     def write(self, round_: Round) -> int:
         """Write a captured round (graphs, then the mark); return the bytes written. Call from

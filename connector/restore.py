@@ -135,6 +135,8 @@ class Restorer:
         started = time.monotonic()
         engines, bases, checkpointed = self._bases(partition, held)
         mark = self._store.log_mark(partition) if self._store else None
+        for graph in mark.graphs if mark else ():
+            bases.setdefault(graph, None)  # its checkpoints are gone: read the log from 0
         log_end = max(mark.log_end if mark else 0, held_log_end or 0) or None
         q = delta_partition(partition, self._delta_partitions)
         end = self._reader.end_offset(self._deltas, q)
@@ -203,10 +205,8 @@ class Restorer:
         for graph in plans:
             if graph not in engines:
                 engines[graph] = Engine(self._config, graph_id=graph)
-            engine = engines[graph]
-            if engine.config != self._config:
-                log.warning("graph %r: engine settings changed; new batches use them", graph)
-                engine.config = self._config
+            if engines[graph].config != self._config:
+                log.warning("graph %r keeps the engine settings of its checkpoint", graph)
         span = input_range(plans.values())
         if span is not None:
             records = (

@@ -6,13 +6,9 @@ import logging
 
 from connector.settings import Settings
 
-__all__ = ["ENGINE_BACKEND", "run_worker"]
+__all__ = ["run_worker"]
 
 log = logging.getLogger(__name__)
-
-ENGINE_BACKEND = "numba"
-"""The backend the engine runs on: its kernels are Numba-compiled CPU code whatever the
-``backend`` setting asks for (there is no CuPy path in ``Engine.apply`` yet)."""
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> int:
@@ -24,6 +20,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     from connector.metrics import WorkerMetrics, serve_metrics
     from connector.settings import client_configs
     from connector.topics import ensure_topics, partition_count
+    from engine.backends import make_backend
 
     configs = client_configs(settings.kafka)
     created = ensure_topics(configs, settings.topics)
@@ -33,7 +30,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
         settings.worker.state_dir.mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
-    metrics.set_engine_info(backend=ENGINE_BACKEND, mode=settings.engine.mode)
+    backend = make_backend(settings.engine.backend).name  # "auto" resolved, as engines do
+    metrics.set_engine_info(backend=backend, mode=settings.engine.mode)
     metrics.set_kappa_bound(settings.engine.target_kappa)
     server = serve_metrics(registry, settings.worker.metrics_port)
     app = create_app(settings, metrics, partition_count(configs, settings.topics.deltas_topic))

@@ -116,6 +116,8 @@ def test_worker_metrics_follow_the_stream(
     assert (value(after, "sparsiflow_batches_total", graph=GRAPH) or 0) >= 1
     assert (value(after, "sparsiflow_event_to_delta_seconds_count") or 0) >= 1
     assert value(after, "sparsiflow_worker_up") == 1
+    (info,) = [dict(labels) for name, labels in after if name == "sparsiflow_engine_info"]
+    assert info["backend"] in {"numba", "numpy", "cupy"}  # what "auto" resolved to
 
     def lagged() -> bytes | None:
         """a scrape with the consumer-lag gauge (exported every few seconds)"""
