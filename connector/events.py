@@ -48,6 +48,7 @@ def encode_delta(
             "added": _rows(delta.added_u, delta.added_v, delta.added_w),
             "removed": _rows(delta.removed_u, delta.removed_v),
             "reweighted": _rows(delta.reweighted_u, delta.reweighted_v, delta.reweighted_w),
+            "recovered": _rows(delta.recovered_u, delta.recovered_v),
             "produced_at": produced_at,
         }
     )
@@ -75,6 +76,7 @@ def encode_metrics(
         "deleted": report.deleted,
         "critical": report.critical,
         "repaired": report.repaired,
+        "recovered": report.recovered,
         "engine_seconds": report.engine_seconds,
         "latency_seconds": latency_seconds,
         "kappa": None if kappa is None else kappa.value,

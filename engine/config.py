@@ -27,7 +27,11 @@ class EngineConfig:
         parallel (1/R = sum 1/R_i) before an edge is declared critical.
     seed: RNG seed; with the graph id, batch number and update index it keys every walk.
     backend: where walks run; ``auto`` takes CuPy when a GPU is usable, else Numba.
-    target_kappa: when set, a control loop keeps the estimated kappa under this value.
+    target_kappa: when set, a control loop (``engine.control``) recovers spectrally critical
+        edges of G into H until the estimated kappa is at most this value.
+    control_every: run that loop after every this many batches (it costs a few Lanczos
+        solves with a fresh factorization of L_H per round).
+    control_rounds: most estimate-and-recover rounds per run.
     """
 
     mode: Mode = "default"
@@ -39,6 +43,8 @@ class EngineConfig:
     seed: int = 0
     backend: Backend = "auto"
     target_kappa: float | None = None
+    control_every: int = 1
+    control_rounds: int = 8
 
     def __post_init__(self) -> None:
         if self.mode not in ("default", "dygrass"):
@@ -55,3 +61,5 @@ class EngineConfig:
             raise ValueError(f"unknown backend {self.backend!r}")
         if self.target_kappa is not None and not self.target_kappa > 1:
             raise ValueError("target_kappa must be > 1")
+        if self.control_every < 1 or self.control_rounds < 1:
+            raise ValueError("control_every and control_rounds must be >= 1")

@@ -16,6 +16,8 @@ from engine.backends import make_backend
 from engine.bootstrap import static_sparsifier
 from engine.components import Components, add_isolated
 from engine.config import EngineConfig
+from engine.control import control_rounds
+from engine.edges import EdgeList
 from engine.exceptions import EngineError, InvalidUpdateError
 from engine.graphstore import GraphStore
 from engine.idmap import IdMap
@@ -32,6 +34,7 @@ from engine.updates import Op, UpdateBatch
 __all__ = ["Engine"]
 
 _REPAIR_STREAM = 1 << 40  # RNG index offset of repair walks within a batch
+_CONTROL_MARGIN = 0.01  # the loop aims this far under the target (its estimate is a lower bound)
 
 Edges = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
@@ -158,12 +161,18 @@ class Engine:
         seconds["insert"] = time.perf_counter() - clock
 
         self._changed += [net.lo[cand][critical], net.hi[cand][critical]]
+        recovered = _no_edges()
+        if cfg.target_kappa is not None and self.batch_number % cfg.control_every == 0:
+            clock = time.perf_counter()
+            recovered = self._control(cfg.target_kappa)
+            seconds["control"] = time.perf_counter() - clock
         self._walks.sync(self._store.arrays, self._touched())
         delta = self._delta(
             repaired,
             (net.lo[cand][critical], net.hi[cand][critical], net.w_new[cand][critical]),
             (net.lo[inside], net.hi[inside]),
             (net.lo[rh], net.hi[rh], net.w_new[rh]),
+            recovered,
         )
         report = BatchReport(
             batch=self.batch_number,
@@ -175,6 +184,7 @@ class Engine:
             unknown=int(net.counts[3]),
             critical=int(critical.sum()),
             repaired=len(added),
+            recovered=int(recovered[0].shape[0]),
             walker_steps=int(stats[STAT_STEPS]),
             seconds=seconds,
         )
@@ -286,12 +296,32 @@ class Engine:
             )
         return critical
 
+    def _control(self, target: float) -> Edges:
+        """Run the kappa control loop on the current (G, H); returns the recovered edges."""
+        lo, hi, w, in_h = self._store.flagged_edges()
+        graph = EdgeList(self._store.nodes, lo, hi, w)
+        seed = int(
+            update_keys(self.config.seed, self._graph_key, self.batch_number, 1 << 41, 1)[0]
+            >> np.uint64(33)
+        )
+        outcome, _ = control_rounds(
+            graph, in_h, target * (1 - _CONTROL_MARGIN), seed, self.config.control_rounds
+        )
+        rows = outcome.recovered
+        lo, hi, w = lo[rows], hi[rows], w[rows]
+        self._resume(
+            lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, w, i), rows.shape[0]
+        )
+        self._changed += [lo, hi]
+        return lo, hi, w
+
     def _delta(
         self,
         repaired: Edges,
         critical: Edges,
         removed: tuple[NDArray[np.int64], NDArray[np.int64]],
         reweighted: Edges,
+        recovered: Edges,
     ) -> Delta:
         ext = self._ids.external
 
@@ -302,13 +332,14 @@ class Engine:
             return np.minimum(u, v), np.maximum(u, v)
 
         au, av = out(
-            np.concatenate([repaired[0], critical[0]]), np.concatenate([repaired[1], critical[1]])
+            np.concatenate([repaired[0], critical[0], recovered[0]]),
+            np.concatenate([repaired[1], critical[1], recovered[1]]),
         )
         ru, rv = out(*removed)
         wu, wv = out(reweighted[0], reweighted[1])
-        return Delta(
-            au, av, np.concatenate([repaired[2], critical[2]]), ru, rv, wu, wv, reweighted[2]
-        )
+        cu, cv = out(recovered[0], recovered[1])
+        aw = np.concatenate([repaired[2], critical[2], recovered[2]])
+        return Delta(au, av, aw, ru, rv, wu, wv, reweighted[2], cu, cv)
 
     # --------------------------------------------------------------------------- recovery
     def replay(self, batch: UpdateBatch, delta: Delta) -> None:

@@ -311,6 +311,15 @@ class GraphStore:
         """Whether each pair is an edge of G that is not in H."""
         return _outside_h(self.arrays, lo, hi)
 
+    def flagged_edges(
+        self,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+        """(lo, hi, w, in_h) of every edge of G, sorted by (lo, hi)."""
+        lo, hi, w = _export(self.arrays, False)
+        order = np.lexsort((hi, lo))
+        lo, hi, w = lo[order], hi[order], w[order]
+        return lo, hi, w, ~_outside_h(self.arrays, lo, hi)
+
     def edges_of(
         self, only_h: bool
     ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:

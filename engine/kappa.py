@@ -31,6 +31,7 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -112,10 +113,32 @@ class KappaEstimator:
         value, y, residual, steps = 0.0, self._start(ground, n), math.inf, 0
         while steps < self.budget and residual > self.tol:
             length = min(self.cycle, self.budget - steps, ground.size)
-            value, y, residual, taken = _lanczos(lg, cache.lh, cache.factor, y, length, self.tol)
-            steps += taken
+            run = _lanczos(lg, cache.lh, cache.factor, y, length, self.tol)
+            value, y, residual = run.value, run.vector, run.residual
+            steps += run.steps
         self._x = ground.expand(y)
         return KappaEstimate(value, self._x, residual, steps, refactorized, _since(start))
+
+    def ritz(
+        self, graph: EdgeList, sparsifier: EdgeList, steps: int, above: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Ritz pairs of one ``steps``-step Lanczos run from a random start whose values exceed
+        ``above``: a sketch of every bad direction at once, not only the worst. Returns the
+        values and the vectors as rows of a (k, n) array, each with ``x' L_H x = 1`` (zero at
+        the grounded roots)."""
+        n = max(graph.n, sparsifier.n)
+        g, h = graph.with_nodes(n), sparsifier.with_nodes(n)
+        cache, _ = self._prepare(h)
+        if cache.factor is None:
+            return np.zeros(0), np.zeros((0, n))
+        lg = grounded_laplacian(g, cache.ground)
+        start = self._rng.standard_normal(cache.ground.size)
+        run = _lanczos(lg, cache.lh, cache.factor, start, min(steps, cache.ground.size), 0.0)
+        values, vectors = eigh_tridiagonal(run.alpha, run.beta[:-1])
+        pick = np.flatnonzero(values > above)[::-1]
+        out = np.zeros((pick.shape[0], n))
+        out[:, cache.ground.keep] = (run.basis.T @ vectors[:, pick]).T
+        return values[pick], out
 
     def _prepare(self, h: EdgeList) -> tuple[_Cache, bool]:
         """The cache for H, factorizing grounded L_H unless H is unchanged since last time."""
@@ -148,6 +171,21 @@ class KappaEstimator:
         return noise if scale == 0 else warm / scale + 1e-2 * noise / np.linalg.norm(noise)
 
 
+class _Krylov(NamedTuple):
+    """A Lanczos run: tridiagonal (alpha, beta), b-orthonormal basis rows, top Ritz pair."""
+
+    alpha: NDArray[np.float64]
+    beta: NDArray[np.float64]
+    basis: NDArray[np.float64]
+    value: float
+    vector: NDArray[np.float64]
+    residual: float
+
+    @property
+    def steps(self) -> int:
+        return int(self.alpha.shape[0])
+
+
 def _lanczos(
     a: sp.csc_matrix,
     b: sp.csc_matrix,
@@ -155,10 +193,10 @@ def _lanczos(
     start: NDArray[np.float64],
     steps: int,
     tol: float,
-) -> tuple[float, NDArray[np.float64], float, int]:
+) -> _Krylov:
     """Up to ``steps`` Lanczos steps for ``a x = lambda b x`` in the b-inner product (fully
-    reorthogonalized), stopping once the relative residual is below ``tol``. Returns the
-    largest Ritz value, its Ritz vector, the relative residual and the steps taken."""
+    reorthogonalized), stopping once the top Ritz pair's relative residual is below ``tol``
+    (``tol = 0`` runs every step)."""
     basis = np.empty((steps, start.shape[0]))
     alpha = np.empty(steps)
     beta = np.zeros(steps)
@@ -175,8 +213,9 @@ def _lanczos(
         )
         top, y = float(values[0]), vectors[:, 0]
         residual = beta[j] * abs(y[-1]) / top
-        if residual <= tol or j + 1 == steps:
-            return top, basis[: j + 1].T @ y, float(residual), j + 1
+        if residual <= tol or j + 1 == steps or beta[j] == 0.0:
+            k = j + 1
+            return _Krylov(alpha[:k], beta[:k], basis[:k], top, basis[:k].T @ y, float(residual))
         q = r / beta[j]
     raise AssertionError("unreachable: the loop returns at its last step")
 

@@ -104,7 +104,7 @@ class Factor:
         return np.argsort(self._lu.perm_c).astype(np.int64)  # A Pc = A[:, argsort(perm_c)]
 
     def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``A^{-1} b``."""
+        """``A^{-1} b`` (``b`` a vector, or a matrix of right-hand sides as columns)."""
         if self._order is None:
             return np.asarray(self._lu.solve(b), dtype=np.float64)
         x = np.empty_like(b, dtype=np.float64)

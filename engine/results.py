@@ -24,6 +24,8 @@ class Delta:
 
     Applying deltas in order to an empty edge set reproduces H: remove ``removed``, then set
     ``reweighted`` weights, then add ``added``. ``added`` and ``removed`` are disjoint.
+    ``recovered`` lists the edges of ``added`` that the kappa control loop put in (the rest
+    are critical insertions and deletion repairs).
     """
 
     added_u: NDArray[np.int64] = field(default_factory=_ids)
@@ -34,6 +36,8 @@ class Delta:
     reweighted_u: NDArray[np.int64] = field(default_factory=_ids)
     reweighted_v: NDArray[np.int64] = field(default_factory=_ids)
     reweighted_w: NDArray[np.float64] = field(default_factory=_weights)
+    recovered_u: NDArray[np.int64] = field(default_factory=_ids)
+    recovered_v: NDArray[np.int64] = field(default_factory=_ids)
 
     @property
     def size(self) -> int:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_checks import check_invariants, replay_delta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from numpy.typing import NDArray
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from engine.config import EngineConfig
 from engine.engine import Engine
@@ -123,48 +121,6 @@ def _ref_sets(
     return set(delta.added), set(delta.removed), set(delta.reweighted)
 
 
-def _components(
-    u: NDArray[np.int64], v: NDArray[np.int64], index: dict[int, int]
-) -> NDArray[np.int32]:
-    n = len(index)
-    a = np.array([index[x] for x in u], np.int64)
-    b = np.array([index[x] for x in v], np.int64)
-    _, labels = connected_components(
-        coo_matrix((np.ones(a.size), (a, b)), shape=(n, n)), directed=False
-    )
-    return labels
-
-
-def check_invariants(engine: Engine, replayed: dict[tuple[int, int], float]) -> None:
-    """H subgraph of G with G's weights; equal components; the deltas replay to H."""
-    gu, gv, gw = engine.graph_edges()
-    hu, hv, hw = engine.sparsifier_edges()
-    g = {(int(a), int(b)): float(c) for a, b, c in zip(gu, gv, gw, strict=True)}
-    h = {(int(a), int(b)): float(c) for a, b, c in zip(hu, hv, hw, strict=True)}
-    assert all(g.get(e) == w for e, w in h.items()), "H is not a subgraph of G with G's weights"
-    assert replayed == h, "replaying the deltas does not give H"
-    nodes = sorted({x for e in g for x in e} | {x for e in h for x in e})
-    index = {x: i for i, x in enumerate(nodes)}
-    cg = _components(gu, gv, index)
-    ch = _components(hu, hv, index)
-    pairs = set(zip(cg.tolist(), ch.tolist(), strict=True))
-    assert len(pairs) == len(set(cg.tolist())) == len(set(ch.tolist())), "components differ"
-    isolated = engine.stats().nodes - len(nodes)
-    assert engine.stats().components == len(set(cg.tolist())) + isolated
-
-
-def _replay(replayed: dict[tuple[int, int], float], delta: Delta) -> None:
-    lists = delta.to_lists()
-    for a, b in lists["removed"]:
-        del replayed[(int(a), int(b))]
-    for a, b, w in lists["reweighted"]:
-        assert (int(a), int(b)) in replayed
-        replayed[(int(a), int(b))] = float(w)
-    for a, b, w in lists["added"]:
-        assert (int(a), int(b)) not in replayed
-        replayed[(int(a), int(b))] = float(w)
-
-
 CONFIGS = {
     "default-1path": EngineConfig(mode="default", threshold=6.0, parallel_paths=1, seed=3),
     "default-3paths": EngineConfig(mode="default", threshold=6.0, parallel_paths=3, seed=3),
@@ -187,7 +143,7 @@ def test_engine_matches_reference_and_keeps_invariants(
         got = fast.apply(batch)
         want = ref.apply(batch)
         assert _as_sets(got.delta) == _ref_sets(want)
-        _replay(replayed, got.delta)
+        replay_delta(replayed, got.delta)
         check_invariants(fast, replayed)
     assert replayed == ref.sparsifier()
 
@@ -230,7 +186,7 @@ def test_growth_from_empty_matches_reference(name: str) -> None:
         batch = _random_batch(rng, present, nodes, 700)
         got = fast.apply(batch)
         assert _as_sets(got.delta) == _ref_sets(ref.apply(batch))
-        _replay(replayed, got.delta)
+        replay_delta(replayed, got.delta)
         check_invariants(fast, replayed)
     assert fast.stats().edges_graph == len(present)
 
