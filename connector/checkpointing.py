@@ -53,9 +53,10 @@ class Checkpointer:
     clock: Callable[[], float] = time.monotonic
     _progress: dict[int, _Progress] = field(default_factory=dict, init=False)
 
-    def start(self, partition: int) -> None:
-        """Begin counting for a partition just recovered (its state is on disk or in the log)."""
-        self._progress[partition] = _Progress(0, self.clock())
+    def start(self, partition: int, replayed: int = 0) -> None:
+        """Begin counting for a partition just recovered; the ``replayed`` batches count as
+        unsaved (a long replay is saved soon, not replayed again after the next crash)."""
+        self._progress[partition] = _Progress(replayed, self.clock())
 
     def stop(self, partition: int) -> None:
         """Stop counting for a partition no longer held."""

@@ -228,7 +228,7 @@ class Processor:
             state.checkpointed = max(g.checkpointed, checkpointed.get(g.graph, -1))
         self._log_end[partition] = done.log_end
         if self._checkpointer is not None:
-            self._checkpointer.start(partition)
+            self._checkpointer.start(partition, done.replayed)
         log.warning(
             "recovered input partition %d: %d graph(s), %d batch(es) replayed in %.3fs",
             partition, len(done.graphs), done.replayed, done.seconds,

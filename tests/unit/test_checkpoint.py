@@ -98,3 +98,5 @@ def test_rounds_are_due_by_batches_or_time_and_write_moved_graphs_then_the_mark(
         ckp.note_batch(0)
     assert ckp.due(0)  # by batches
     assert ckp.capture(0, [a, b], log_end=42).graphs == ()  # nothing moved since
+    ckp.start(1, replayed=3)
+    assert ckp.due(1)  # a long replay is saved soon
