@@ -90,7 +90,7 @@ def _input_record(event: Any) -> InputRecord:
 
 
 def create_app(
-    settings: Settings, metrics: WorkerMetrics | None = None, delta_partitions: int = 1
+    settings: Settings, delta_partitions: int, metrics: WorkerMetrics | None = None
 ) -> faust.App:
     """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``."""
     configs = client_configs(settings.kafka)

@@ -156,7 +156,7 @@ class WorkerSettings(BaseSettings):
     max_graphs: int = Field(1000, ge=1)
     kappa_every: int = Field(0, ge=0)
     session_timeout: float = Field(60.0, ge=1, le=3600)
-    buffer_records: int = Field(1000, ge=1)
+    buffer_records: int = Field(4096, ge=1)
     pause_pending_updates: int = Field(1_000_000, ge=2)
 
     @field_validator("allowed_graphs", mode="before")

@@ -34,7 +34,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     metrics.set_engine_info(backend=backend, mode=settings.engine.mode)
     metrics.set_kappa_bound(settings.engine.target_kappa)
     server = serve_metrics(registry, settings.worker.metrics_port)
-    app = create_app(settings, metrics, partition_count(configs, settings.topics.deltas_topic))
+    app = create_app(settings, partition_count(configs, settings.topics.deltas_topic), metrics)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.warning(
         "sparsiflow worker: group %s, input %s, metrics on port %d",
