@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
@@ -21,10 +20,10 @@ from engine.edges import EdgeList
 from engine.exceptions import EngineError, InvalidUpdateError
 from engine.graphstore import GraphStore
 from engine.idmap import IdMap
-from engine.insertion import STAT_STEPS, add_critical, judge_exact, needs_walks
+from engine.insertion import STAT_SETTLED, STAT_STEPS, add_critical, judge_exact, needs_walks
 from engine.mutations import add_to_g, add_to_h, remove_edges, reweight
 from engine.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
-from engine.repair import delete_and_repair
+from engine.repair import EdgeBuffer, delete_and_repair
 from engine.results import BatchReport, Delta, GraphStats
 from engine.rng import graph_hash, update_keys
 from engine.search import new_workspace, overflowed
@@ -55,6 +54,7 @@ class Engine:
         self._ids = IdMap()
         self._walks = make_backend(self.config.backend)
         self._changed: list[NDArray[np.int64]] = []
+        self._buffer = EdgeBuffer.new(64)
         self._set_state(GraphStore.from_edges(0, *_no_edges(), np.zeros(0, np.bool_)))
 
     def _set_state(self, store: GraphStore) -> None:
@@ -136,15 +136,12 @@ class Engine:
         remove_edges(self._store.arrays, net.lo[outside], net.hi[outside])
         rew = net.kind == REWEIGHTED
         reweight(self._store.arrays, net.lo[rew], net.hi[rew], net.w_new[rew])
-        added: list[tuple[int, int, float]] = []
-        self._repair(
+        repaired = self._repair(
             *self._oriented(net.lo[inside], net.hi[inside]),
             keys[inside] ^ np.uint64(_REPAIR_STREAM),
-            added,
             stats,
         )
         rh = rew & net.in_h
-        repaired = _columns(added)
         self._changed += [net.lo[inside], net.hi[inside], net.lo[rh], net.hi[rh], *repaired[:2]]
         seconds["delete"] = time.perf_counter() - clock
 
@@ -183,9 +180,10 @@ class Engine:
             reweighted=int(net.counts[2]),
             unknown=int(net.counts[3]),
             critical=int(critical.sum()),
-            repaired=len(added),
+            repaired=int(repaired[0].shape[0]),
             recovered=int(recovered[0].shape[0]),
             walker_steps=int(stats[STAT_STEPS]),
+            settled=int(stats[STAT_SETTLED]),
             seconds=seconds,
         )
         self.batch_number += 1
@@ -238,6 +236,8 @@ class Engine:
                 self._ws = new_workspace(
                     self._ws.dist.shape[0], self._ws.heap_key.shape[1] * 4, self._ws
                 )
+            elif self._buffer.used[1]:
+                self._buffer = self._buffer.enlarged()
             else:
                 self._store.grow()
 
@@ -246,22 +246,22 @@ class Engine:
         lo: NDArray[np.int64],
         hi: NDArray[np.int64],
         keys: NDArray[np.uint64],
-        added: list[tuple[int, int, float]],
         stats: NDArray[np.int64],
-    ) -> None:
+    ) -> Edges:
+        """Delete and repair the H edges (p, q); returns the edges the repairs added."""
         cfg = self.config
         self._comp = self._comp.reserve(len(self._ids), lo.shape[0])
         done = np.zeros(lo.shape[0], np.bool_)
         walks = cfg.mode == "dygrass"
-        typed: list[tuple[int, int, float]] = _typed_edge_list()
+        self._buffer = EdgeBuffer.new(4 * lo.shape[0] + 64)
         self._resume(
             lambda i: delete_and_repair(
                 self._store.arrays, self._ws, self._comp, lo, hi, done, keys, i, walks,
-                cfg.walkers, cfg.max_steps, cfg.repair_discount, typed, stats,
+                cfg.walkers, cfg.max_steps, cfg.repair_discount, self._buffer, stats,
             ),
             lo.shape[0],
         )  # fmt: skip
-        added.extend((int(a), int(b), float(w)) for a, b, w in typed)
+        return self._buffer.rows()
 
     def _judge(
         self,
@@ -438,13 +438,6 @@ def _adjacency(n: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> csr_matrix
     return coo_matrix((np.ones(2 * a.shape[0]), (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
 
 
-def _columns(edges: list[tuple[int, int, float]]) -> Edges:
-    if not edges:
-        return _no_edges()
-    lo, hi, w = zip(*edges, strict=True)
-    return np.array(lo, np.int64), np.array(hi, np.int64), np.array(w, np.float64)
-
-
 def _no_edges() -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
 
@@ -464,7 +457,3 @@ def _components_of(store: GraphStore) -> Components:
     lo, hi, _ = store.edges_of(only_h=True)
     count, labels = _labels(store.nodes, lo, hi)
     return Components.build(store.nodes, labels, count)
-
-
-def _typed_edge_list() -> list[tuple[int, int, float]]:
-    return nb.typed.List.empty_list(nb.types.Tuple((nb.int64, nb.int64, nb.float64)))  # type: ignore[no-untyped-call, no-any-return]

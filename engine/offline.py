@@ -63,6 +63,7 @@ def batch_figures(report: BatchReport) -> dict[str, Any]:
         "critical": report.critical,
         "repaired": report.repaired,
         "walker_steps": report.walker_steps,
+        "settled": report.settled,
         "engine_seconds": report.engine_seconds,
         "seconds": report.seconds,
         "nodes": stats.nodes,

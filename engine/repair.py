@@ -15,7 +15,7 @@ one at a time (so H and G have equal components after every step):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -27,9 +27,44 @@ from engine.search import COST_G_REPAIR, Workspace, bidirectional, trace_path
 from engine.store import H_TAIL, NEED, Arrays, g_find, g_in_h, g_remove, g_weight, h_add, h_remove
 from engine.walks import path_walks, replay_walk
 
-__all__ = ["STAT_FALLBACKS", "STAT_SPLITS", "delete_and_repair"]
+__all__ = ["STAT_FALLBACKS", "STAT_SPLITS", "EdgeBuffer", "delete_and_repair"]
 
 STAT_SPLITS, STAT_FALLBACKS = 2, 3
+
+
+class EdgeBuffer(NamedTuple):
+    """Output edges of a kernel: ``used[0]`` rows filled; ``used[1]`` set when it was full."""
+
+    lo: NDArray[np.int64]
+    hi: NDArray[np.int64]
+    w: NDArray[np.float64]
+    used: NDArray[np.int64]
+
+    @staticmethod
+    def new(size: int) -> EdgeBuffer:
+        return EdgeBuffer(
+            np.zeros(size, np.int64),
+            np.zeros(size, np.int64),
+            np.zeros(size),
+            np.zeros(2, np.int64),
+        )
+
+    def enlarged(self) -> EdgeBuffer:
+        """Twice the room, same content, the full flag cleared."""
+        size = 2 * self.lo.shape[0]
+        more = EdgeBuffer.new(size)
+        used = int(self.used[0])
+        more.lo[:used], more.hi[:used], more.w[:used] = (
+            self.lo[:used],
+            self.hi[:used],
+            self.w[:used],
+        )
+        more.used[0] = used
+        return more
+
+    def rows(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        used = int(self.used[0])
+        return self.lo[:used], self.hi[:used], self.w[:used]
 
 
 @nb.njit(cache=True)
@@ -59,11 +94,12 @@ def delete_and_repair(
     walkers: int,
     max_steps: int,
     discount: float,
-    added: list[tuple[Any, Any, float]],
+    added: EdgeBuffer,
     stats: NDArray[np.int64],
 ) -> int:
     """Delete H edges lo[i]-hi[i] one by one, repairing after each; ``added`` collects the
-    edges put into H. Returns where it stopped (``lo.shape[0]`` when done) for room/heap."""
+    edges put into H. Returns where it stopped (``lo.shape[0]`` when done) for room in the
+    store, the search heap or ``added``."""
     for i in range(begin, lo.shape[0]):
         a, b = lo[i], hi[i]
         if not done[i]:
@@ -94,11 +130,16 @@ def delete_and_repair(
             path = trace_path(ws, meet)
         if not _room_for_path(s, path):
             return i
+        if added.used[0] + path.shape[0] > added.lo.shape[0]:
+            added.used[1] = 1  # the caller enlarges the buffer and resumes here
+            return i
         for k in range(path.shape[0] - 1):
             x, y = path[k], path[k + 1]
             slot = g_find(s, x, y)
             if not g_in_h(s, slot):
                 w = g_weight(s, slot)
                 h_add(s, x, y, w)
-                added.append((np.int64(min(x, y)), np.int64(max(x, y)), w))
+                c = added.used[0]
+                added.lo[c], added.hi[c], added.w[c] = min(x, y), max(x, y), w
+                added.used[0] = c + 1
     return len(lo)

@@ -89,7 +89,8 @@ class BatchReport:
     inserted / deleted / reweighted: net updates applied to G. unknown: deletes and reweights
     of edges not in G (counted, not errors). critical: inserted (or strengthened) edges that
     entered H. repaired: edges added to H by deletion repairs. recovered: edges added by the
-    kappa control loop. walker_steps: total walk steps taken. seconds: wall time per phase.
+    kappa control loop. walker_steps: total walk steps taken. settled: nodes settled by the
+    exact searches (the default rule's work measure). seconds: wall time per phase.
     """
 
     batch: int
@@ -103,6 +104,7 @@ class BatchReport:
     repaired: int = 0
     recovered: int = 0
     walker_steps: int = 0
+    settled: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
