@@ -33,6 +33,7 @@ class DemoOptions:
     seed: int = 0
     records: str = "batch"
     mode: str = "default"
+    target_kappa: float | None = 100.0
     graph: str = "demo"
 
 
@@ -67,9 +68,12 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
             broker.start()
         stack.callback(broker.stop)
         log(f"broker ready at {broker.bootstrap}; starting a worker ...")
+        control = {} if options.target_kappa is None else {
+            "engine_target_kappa": str(options.target_kappa), "engine_control_every": "1",
+        }  # fmt: skip
         env = worker_env(
             broker.bootstrap, topics, f"demo-{uuid.uuid4().hex[:6]}",
-            engine_mode=options.mode, topic_partitions="2", batch_max_size="2000",
+            engine_mode=options.mode, topic_partitions="2", batch_max_size="2000", **control,
         )  # fmt: skip
         worker = WorkerProcess(env, workdir / "worker.log").start()
         stack.callback(worker.stop)

@@ -110,6 +110,7 @@ class EngineSettings(BaseSettings):
     seed: int = _ENGINE_DEFAULTS.seed
     backend: Literal["auto", "numpy", "numba", "cupy"] = _ENGINE_DEFAULTS.backend
     target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
+    control_every: int = Field(_ENGINE_DEFAULTS.control_every, ge=1)
 
     def config(self) -> EngineConfig:
         return EngineConfig(
@@ -120,6 +121,7 @@ class EngineSettings(BaseSettings):
             seed=self.seed,
             backend=self.backend,
             target_kappa=self.target_kappa,
+            control_every=self.control_every,
         )
 
 

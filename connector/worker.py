@@ -21,6 +21,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     from connector.settings import client_configs
     from connector.topics import ensure_topics, partition_count
     from engine.backends import make_backend
+    from engine.engine import warm_up
 
     configs = client_configs(settings.kafka)
     created = ensure_topics(configs, settings.topics)
@@ -33,6 +34,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     backend = make_backend(settings.engine.backend).name  # "auto" resolved, as engines do
     metrics.set_engine_info(backend=backend, mode=settings.engine.mode)
     metrics.set_kappa_bound(settings.engine.target_kappa)
+    log.info("engine kernels ready in %.1f s", warm_up(settings.engine.config()))
     server = serve_metrics(registry, settings.worker.metrics_port)
     app = create_app(settings, partition_count(configs, settings.topics.deltas_topic), metrics)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

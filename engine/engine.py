@@ -30,7 +30,7 @@ from engine.search import new_workspace, overflowed
 from engine.store import GENERATION
 from engine.updates import Op, UpdateBatch
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "warm_up"]
 
 _REPAIR_STREAM = 1 << 40  # RNG index offset of repair walks within a batch
 _CONTROL_MARGIN = 0.01  # the loop aims this far under the target (its estimate is a lower bound)
@@ -410,6 +410,20 @@ class Engine:
         """Bytes of engine state: graph store, id map, components and search workspace."""
         comp = sum(a.nbytes for a in self._comp)
         return self._store.nbytes + self._ids.nbytes + comp + sum(a.nbytes for a in self._ws)
+
+
+def warm_up(config: EngineConfig) -> float:
+    """Load (or compile) every kernel a stream needs by running a tiny graph through it, so a
+    worker's first real batch is not slowed by it; returns the seconds it took."""
+    start = time.perf_counter()
+    ring = np.arange(64, dtype=np.int64)
+    engine = Engine(config, graph_id="warm-up")
+    engine.apply(UpdateBatch.inserts(ring, (ring + 1) % 64, np.ones(64)))
+    engine.apply(UpdateBatch.inserts(ring[::3], (ring[::3] + 7) % 64, np.full(22, 2.0)))
+    engine = Engine.restore(engine.snapshot())
+    u, v, _ = engine.sparsifier_edges()
+    engine.apply(UpdateBatch.build(np.full(4, Op.DELETE), u[:4], v[:4]))
+    return time.perf_counter() - start
 
 
 def _same_pairs(
