@@ -178,7 +178,7 @@ class Restorer:
                     log.warning("checkpoint of %r is for another graph or topic: skipped", graph)
                     continue
                 try:
-                    engines[graph] = Engine.restore(ckpt.snapshot)
+                    engines[graph] = Engine.restore(ckpt.snapshot, self._config)
                 except EngineError as exc:
                     log.warning("checkpoint %r batch %d unusable: %s", graph, ckpt.batch, exc)
                     continue
@@ -205,8 +205,6 @@ class Restorer:
         for graph in plans:
             if graph not in engines:
                 engines[graph] = Engine(self._config, graph_id=graph)
-            if engines[graph].config != self._config:
-                log.warning("graph %r keeps the engine settings of its checkpoint", graph)
         span = input_range(plans.values())
         if span is not None:
             records = (

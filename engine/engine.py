@@ -381,9 +381,10 @@ class Engine:
         return snapshot.dumps(self)
 
     @classmethod
-    def restore(cls, data: bytes) -> Engine:
-        """An engine equal to the one that wrote ``data``; SnapshotError when it is damaged."""
-        return snapshot.loads(data, cls)
+    def restore(cls, data: bytes, config: EngineConfig | None = None) -> Engine:
+        """An engine equal to the one that wrote ``data`` (SnapshotError when it is damaged),
+        with ``config`` instead of the saved one when given (new settings apply from now on)."""
+        return snapshot.loads(data, cls, config)
 
     # ------------------------------------------------------------------------------ views
     def stats(self) -> GraphStats:

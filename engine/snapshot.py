@@ -54,8 +54,8 @@ def dumps(engine: Engine) -> bytes:
     return _HEADER.pack(MAGIC, _VERSION, len(payload), digest) + payload
 
 
-def loads(data: bytes, engine_type: type[Engine]) -> Engine:
-    """Rebuild an engine from :func:`dumps` output."""
+def loads(data: bytes, engine_type: type[Engine], config: EngineConfig | None = None) -> Engine:
+    """Rebuild an engine from :func:`dumps` output (with ``config`` instead of the saved one)."""
     if len(data) < _HEADER.size:
         raise SnapshotError(f"snapshot too short ({len(data)} bytes)")
     magic, version, length, digest = _HEADER.unpack_from(data)
@@ -72,10 +72,10 @@ def loads(data: bytes, engine_type: type[Engine]) -> Engine:
         with np.load(io.BytesIO(payload)) as arrays:
             parts = {name: arrays[name] for name in arrays.files}
         meta: dict[str, Any] = json.loads(parts["meta"].tobytes())
-        config = EngineConfig(**meta["config"])
+        saved = EngineConfig(**meta["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotError(f"snapshot payload unreadable: {exc}") from exc
-    engine = engine_type(config, meta["graph_id"])
+    engine = engine_type(config or saved, meta["graph_id"])
     engine._ids.add(parts["ids"])
     store = GraphStore.from_lists(
         int(meta["nodes"]),

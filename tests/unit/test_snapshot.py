@@ -73,3 +73,12 @@ def test_empty_engine_round_trips() -> None:
         UpdateBatch.inserts(np.array([1, 2]), np.array([2, 3]), np.array([1.0, 2.0]))
     )
     assert report.critical == 2
+
+
+def test_restore_can_take_new_settings() -> None:
+    u, v, w = _grid(6)
+    data = Engine.from_graph(u, v, w, config=EngineConfig(threshold=8.0)).snapshot()
+    assert Engine.restore(data).config.threshold == 8.0
+    engine = Engine.restore(data, EngineConfig(threshold=2.0, mode="dygrass"))
+    assert engine.config.threshold == 2.0 and engine.config.mode == "dygrass"
+    assert engine.stats() == Engine.restore(data).stats()
