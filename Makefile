@@ -45,11 +45,14 @@ kafka-up: dev
 kafka-down: dev
 	@$(BIN)/python -m connector.devbroker down
 
+# Engine benchmarks run on one core (DESIGN.md section 9): no BLAS, OpenMP or Numba threads.
+ONE_CORE := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+
 bench: dev
-	$(BIN)/python -m bench.run --profile full
+	$(ONE_CORE) $(BIN)/python -m bench.run --profile full
 
 bench-quick: dev
-	$(BIN)/python -m bench.run --profile quick
+	$(ONE_CORE) $(BIN)/python -m bench.run --profile quick
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
