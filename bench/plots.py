@@ -79,6 +79,7 @@ def _batches(graphs: list[dict[str, Any]], path: Path) -> None:
         inserts = sum(1 for b in g["series"]["default"]["batches"] if b["phase"] == "insert")
         for ax, label in ((k_ax, "kappa"), (d_ax, "off-tree density")):
             ax.axvline(inserts + 0.5, color="grey", ls=":", lw=1)
+            ax.set_xlim(0.5, len(g["series"]["default"]["batches"]) + 0.5)
             ax.set(title=f"{g['name']}: {label}", xlabel="batch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
