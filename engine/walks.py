@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from engine.rng import index_below, rand64
 
-__all__ = ["insertion_walks", "path_walks", "replay_walk", "step"]
+__all__ = ["insertion_walks", "path_walks", "replay_walk", "step", "walk"]
 
 
 @nb.njit(cache=True, inline="always")
@@ -37,6 +37,39 @@ def step(
     if nbr[i] == prev:
         i = base + d - 1
     return int(i)
+
+
+@nb.njit(cache=True, inline="always")
+def walk(
+    start: NDArray[np.int64],
+    deg: NDArray[np.int32],
+    nbr: NDArray[np.int32],
+    wt: NDArray[np.float64],
+    p: int,
+    q: int,
+    w: float,
+    threshold: float,
+    max_steps: int,
+    key: np.uint64,
+    walker: int,
+) -> tuple[int, float, int]:
+    """One walker from p: (length when it reached q, else -1; its resistance; steps taken).
+
+    It dies at a leaf, after ``max_steps`` steps, or once ``w * R >= threshold`` (pass
+    ``w = 0`` for no threshold).
+    """
+    cur, prev, resistance = p, -1, 0.0
+    for t in range(max_steps):
+        i = step(start, deg, nbr, cur, prev, rand64(key, walker, t))
+        if i < 0:
+            return -1, resistance, t
+        resistance += 1.0 / abs(wt[i])
+        if w * resistance >= threshold:
+            return -1, resistance, t + 1
+        if nbr[i] == q:
+            return t + 1, resistance, t + 1
+        prev, cur = cur, nbr[i]
+    return -1, resistance, max_steps
 
 
 @nb.njit(cache=True)
@@ -62,19 +95,9 @@ def insertion_walks(
     found = False
     steps = 0
     for walker in range(walkers):
-        cur, prev, resistance = p, -1, 0.0
-        for t in range(max_steps):
-            i = step(start, deg, nbr, cur, prev, rand64(key, walker, t))
-            if i < 0:
-                break
-            steps += 1
-            resistance += 1.0 / abs(wt[i])
-            if w * resistance >= threshold:
-                break
-            if nbr[i] == q:
-                found = True
-                break
-            prev, cur = cur, nbr[i]
+        length, _, taken = walk(start, deg, nbr, wt, p, q, w, threshold, max_steps, key, walker)
+        steps += taken
+        found = found or length > 0
         if found and early_exit:
             break
     return found, steps
@@ -100,18 +123,12 @@ def path_walks(
     best_r = np.inf
     steps = 0
     for walker in range(walkers):
-        cur, prev, resistance = p, -1, 0.0
-        for t in range(max_steps):
-            i = step(start, deg, nbr, cur, prev, rand64(key, walker, t))
-            if i < 0:
-                break
-            steps += 1
-            resistance += 1.0 / abs(wt[i])
-            if nbr[i] == q:
-                if resistance < best_r:
-                    best_r, best_walker, best_len = resistance, walker, t + 1
-                break
-            prev, cur = cur, nbr[i]
+        length, resistance, taken = walk(
+            start, deg, nbr, wt, p, q, 0.0, 1.0, max_steps, key, walker
+        )
+        steps += taken
+        if length > 0 and resistance < best_r:
+            best_r, best_walker, best_len = resistance, walker, length
     return best_walker, best_len, steps
 
 
