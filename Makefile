@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick bench-connector clean
+.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick bench-connector gpu-wheels clean
 
 dev: $(STAMP)
 
@@ -56,6 +56,12 @@ bench-quick: dev
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
+
+# Wheels for bench/gpu_check.sh on a GPU machine without network (Linux x86_64, CPython 3.11).
+gpu-wheels:
+	$(PYTHON) -m pip download -q -d ../wheels --only-binary=:all: --python-version 3.11 \
+		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		'.[gpu]' pytest hypothesis hatchling
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
