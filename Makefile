@@ -57,11 +57,12 @@ bench-quick: dev
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
 
-# Wheels for bench/gpu_check.sh on a GPU machine without network (Linux x86_64, CPython 3.11).
+# Wheels of what the engine's GPU check needs (Linux x86_64, CPython 3.11), for
+# bench/gpu_check.sh on a GPU machine without network.
+GPU_CHECK_DEPS = numpy scipy numba cupy-cuda12x pytest pytest-timeout hypothesis hatchling editables
 gpu-wheels:
 	$(PYTHON) -m pip download -q -d ../wheels --only-binary=:all: --python-version 3.11 \
-		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-		'.[gpu]' pytest hypothesis hatchling
+		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 $(GPU_CHECK_DEPS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
