@@ -43,6 +43,9 @@ from engine.pencil import Factor, Grounding, grounded_laplacian
 
 __all__ = ["KappaEstimate", "KappaEstimator"]
 
+_REORDER_FILL = 1.5  # reuse an ordering while its fill stays under this times a fresh one's
+_MIN_STEPS = 8  # Lanczos steps before a small residual is trusted (a lucky start can fake one)
+
 
 @dataclass(frozen=True)
 class KappaEstimate:
@@ -72,6 +75,7 @@ class _Cache:
     ground: Grounding
     lh: sp.csc_matrix
     factor: Factor | None  # None when the reduced space is empty
+    fresh_nnz: int  # fill of the last factorization with a fresh ordering
 
 
 class KappaEstimator:
@@ -95,7 +99,7 @@ class KappaEstimator:
     def refresh(self) -> None:
         """Forget the cached factorization and its fill-reducing ordering (the next call
         orders and factorizes L_H afresh; the ordering is otherwise reused while H keeps its
-        components, and drifts from optimal as H changes)."""
+        components and the fill stays under 1.5 times that of a fresh ordering)."""
         self._cache = None
 
     def update(self, graph: EdgeList, sparsifier: EdgeList) -> KappaEstimate:
@@ -150,15 +154,23 @@ class KappaEstimator:
             return self._cache, False
         ground = Grounding.of(h)
         lh = grounded_laplacian(h, ground)
-        old, ordering = self._cache, None
+        old = self._cache
+        if not ground.size:
+            self._cache = _Cache(fingerprint, ground, lh, None, 0)
+            return self._cache, True
+        factor, fresh = None, 0
         if (
             old is not None
             and old.factor is not None
             and np.array_equal(old.ground.keep, ground.keep)
         ):
-            ordering = old.factor.ordering
-        factor = Factor(lh, ordering) if ground.size else None
-        self._cache = _Cache(fingerprint, ground, lh, factor)
+            factor, fresh = Factor(lh, old.factor.ordering), old.fresh_nnz
+            if factor.nnz > _REORDER_FILL * fresh:  # the old ordering went stale: order afresh
+                factor = None
+        if factor is None:
+            factor = Factor(lh)
+            fresh = factor.nnz
+        self._cache = _Cache(fingerprint, ground, lh, factor, fresh)
         return self._cache, True
 
     def _start(self, ground: Grounding, n: int) -> NDArray[np.float64]:
@@ -213,7 +225,11 @@ def _lanczos(
         )
         top, y = float(values[0]), vectors[:, 0]
         residual = beta[j] * abs(y[-1]) / top
-        if residual <= tol or j + 1 == steps or beta[j] == 0.0:
+        if (
+            (residual <= tol and j + 1 >= min(_MIN_STEPS, steps))
+            or j + 1 == steps
+            or beta[j] == 0.0
+        ):
             k = j + 1
             return _Krylov(alpha[:k], beta[:k], basis[:k], top, basis[:k].T @ y, float(residual))
         q = r / beta[j]
