@@ -30,7 +30,7 @@ def csr(
     return indptr, other[order], eidx[order]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _layers(indptr: NDArray[np.int64], nbr: NDArray[np.int32]) -> NDArray[np.int32]:
     """BFS layer of every node, from a maximum-degree node of each component."""
     n = indptr.shape[0] - 1
@@ -55,7 +55,7 @@ def _layers(indptr: NDArray[np.int64], nbr: NDArray[np.int32]) -> NDArray[np.int
     return layer
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _root(uf: NDArray[np.int64], x: int) -> int:
     while uf[x] != x:
         uf[x] = uf[uf[x]]
@@ -63,7 +63,7 @@ def _root(uf: NDArray[np.int64], x: int) -> int:
     return x
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _kruskal(
     n: int, lo: NDArray[np.int64], hi: NDArray[np.int64], order: NDArray[np.int64]
 ) -> NDArray[np.bool_]:
@@ -77,7 +77,7 @@ def _kruskal(
     return tree
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _tree_stretch(
     indptr: NDArray[np.int64],
     nbr: NDArray[np.int32],
@@ -139,7 +139,7 @@ def _tree_stretch(
     return stretch
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _select(
     indptr: NDArray[np.int64],
     nbr: NDArray[np.int32],

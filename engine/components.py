@@ -53,7 +53,7 @@ class Components(NamedTuple):
         return comp
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def add_isolated(comp: Components, first: int, count: int) -> None:
     """Nodes ``first .. first + count - 1`` are new: each is a component of its own."""
     for x in range(first, first + count):
@@ -64,7 +64,7 @@ def add_isolated(comp: Components, first: int, count: int) -> None:
         comp.meta[_COUNT] += 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def find(comp: Components, x: int) -> int:
     """Root label of node x (path halving)."""
     lab = comp.label[x]
@@ -74,7 +74,7 @@ def find(comp: Components, x: int) -> int:
     return int(lab)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def union(comp: Components, a: int, b: int) -> bool:
     """Merge the components of nodes a and b; True when they were different."""
     ra = find(comp, a)
@@ -89,7 +89,7 @@ def union(comp: Components, a: int, b: int) -> bool:
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def relabel_side(
     comp: Components,
     start: NDArray[np.int64],

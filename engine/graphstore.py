@@ -32,7 +32,7 @@ _LOW32 = np.int64(0xFFFFFFFF)
 Lists = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _compact(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -57,7 +57,7 @@ def _compact(
     return t
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _fill(
     s: Arrays,
     lo: NDArray[np.int64],
@@ -83,7 +83,7 @@ def _fill(
     s.meta[N_HEDGES] = in_h.sum()
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _index_lists(s: Arrays, n: int) -> None:
     """Hash every G edge with its positions in both lists (lists already filled)."""
     for x in range(n):
@@ -106,7 +106,7 @@ def _ranges(start: NDArray[np.int64], count: NDArray[np.int64]) -> NDArray[np.in
     return offsets + np.arange(total)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _export(
     s: Arrays, only_h: bool
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
@@ -127,7 +127,7 @@ def _export(
     return lo[:k], hi[:k], w[:k]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _outside_h(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
     out = np.zeros(lo.shape[0], np.bool_)
     for i in range(lo.shape[0]):

@@ -17,7 +17,7 @@ EMPTY = -1
 _MAX_LOAD = 0.7
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def mix64(x: np.uint64) -> np.uint64:
     """SplitMix64 finalizer: a bijective 64-bit mixer."""
     z = np.uint64(x)
@@ -26,14 +26,14 @@ def mix64(x: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _home(key: int, capacity: int) -> int:
     # Lemire's multiply-shift range reduction of the mixed key's high 32 bits.
     h = mix64(np.uint64(key)) >> np.uint64(32)
     return int(np.int64((h * np.uint64(capacity)) >> np.uint64(32)))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def hash_find(keys: NDArray[np.int64], key: int) -> int:
     """Slot holding ``key``, or -1."""
     cap = keys.shape[0]
@@ -49,7 +49,7 @@ def hash_find(keys: NDArray[np.int64], key: int) -> int:
             i = 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def hash_insert(keys: NDArray[np.int64], vals: NDArray[np.int64], key: int, val: int) -> bool:
     """Insert or overwrite; returns True when the key was new. The caller keeps load < 1."""
     cap = keys.shape[0]
@@ -68,7 +68,7 @@ def hash_insert(keys: NDArray[np.int64], vals: NDArray[np.int64], key: int, val:
             i = 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def hash_delete(keys: NDArray[np.int64], vals: NDArray[np.int64], slot: int) -> None:
     """Free ``slot`` and shift back the rest of its probe run (no tombstones)."""
     cap = keys.shape[0]
@@ -91,7 +91,7 @@ def hash_delete(keys: NDArray[np.int64], vals: NDArray[np.int64], slot: int) -> 
     vals[hole] = 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _rehash(
     old_keys: NDArray[np.int64],
     old_vals: NDArray[np.int64],
@@ -103,7 +103,7 @@ def _rehash(
             hash_insert(keys, vals, old_keys[i], old_vals[i])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _find_many(keys: NDArray[np.int64], query: NDArray[np.int64]) -> NDArray[np.int64]:
     out = np.empty(query.shape[0], dtype=np.int64)
     for i in range(query.shape[0]):

@@ -18,7 +18,7 @@ __all__ = ["IdMap"]
 _DIRECT_SLACK = 4  # direct mode while max id < 4 * nodes + 4096
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _first_appearance(ids: NDArray[np.int64], known: NDArray[np.int64]) -> NDArray[np.int64]:
     """Unique unknown ids (known[i] < 0) in order of first appearance."""
     seen: dict[int, int] = {}
@@ -32,7 +32,7 @@ def _first_appearance(ids: NDArray[np.int64], known: NDArray[np.int64]) -> NDArr
     return out[:k]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _hash_add(
     keys: NDArray[np.int64], vals: NDArray[np.int64], new: NDArray[np.int64], base: int
 ) -> None:

@@ -34,7 +34,7 @@ __all__ = [
 STAT_SETTLED, STAT_STEPS = 0, 1  # slots of the work counters
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def path_budget(
     need: float, conductance: float, paths: int, j: int, bound: float
 ) -> tuple[float, float]:
@@ -50,7 +50,7 @@ def path_budget(
     return min((paths - j) / gap, paths * bound), 1.0 / gap
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def low_resistance(
     s: Arrays, ws: Workspace, p: int, q: int, bound: float, paths: int, stats: NDArray[np.int64]
 ) -> bool:
@@ -89,7 +89,7 @@ def low_resistance(
     return accepted
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def judge_exact(
     s: Arrays,
     ws: Workspace,
@@ -123,7 +123,7 @@ def judge_exact(
     return len(lo)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def needs_walks(
     s: Arrays,
     comp: Components,
@@ -144,7 +144,7 @@ def needs_walks(
     return walk
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def walks_many(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -170,7 +170,7 @@ def walks_many(
     return found, steps
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def add_critical(
     s: Arrays,
     comp: Components,

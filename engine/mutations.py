@@ -23,7 +23,7 @@ from engine.store import (
 __all__ = ["add_to_g", "add_to_h", "remove_edges", "reweight"]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def add_to_g(
     s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64], w: NDArray[np.float64], begin: int
 ) -> int:
@@ -35,7 +35,7 @@ def add_to_g(
     return len(lo)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def add_to_h(
     s: Arrays,
     comp: Components,
@@ -53,7 +53,7 @@ def add_to_h(
     return len(lo)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def remove_edges(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> None:
     """Remove edges from G, and from H where they are in it."""
     for i in range(lo.shape[0]):
@@ -63,7 +63,7 @@ def remove_edges(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> Non
         g_remove(s, g_find(s, lo[i], hi[i]))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def reweight(
     s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64], w: NDArray[np.float64]
 ) -> None:

@@ -39,7 +39,7 @@ class NetChange(NamedTuple):
     counts: NDArray[np.int64]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _scan(
     s: Arrays,
     keys: NDArray[np.int64],
@@ -106,7 +106,7 @@ def _scan(
     return first[:k], kind[:k], key_out[:k], w_old[:k], w_new[:k], in_h[:k], counts
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _keys(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
     out = np.empty(a.shape[0], np.int64)
     for i in range(a.shape[0]):

@@ -67,7 +67,7 @@ class EdgeBuffer(NamedTuple):
         return self.lo[:used], self.hi[:used], self.w[:used]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _room_for_path(s: Arrays, path: NDArray[np.int32]) -> bool:
     """Whether H has tail room for the path's missing edges (else asks for it in NEED)."""
     need = 0
@@ -80,7 +80,7 @@ def _room_for_path(s: Arrays, path: NDArray[np.int32]) -> bool:
     return False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def delete_and_repair(
     s: Arrays,
     ws: Workspace,

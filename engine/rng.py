@@ -30,7 +30,7 @@ def graph_hash(graph_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(graph_id.encode(), digest_size=8).digest(), "little") >> 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def update_keys(seed: int, graph: int, batch: int, first: int, count: int) -> NDArray[np.uint64]:
     """Keys of updates ``first .. first + count - 1`` of a batch."""
     base = mix64(mix64(np.uint64(seed) ^ np.uint64(graph)) + np.uint64(batch) * _GOLDEN)
@@ -40,14 +40,14 @@ def update_keys(seed: int, graph: int, batch: int, first: int, count: int) -> ND
     return out
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def rand64(key: np.uint64, walker: int, step: int) -> np.uint64:
     """The random 64-bit word of (key, walker, step)."""
     counter = (np.uint64(walker) << np.uint64(32)) | np.uint64(step)
     return mix64(key ^ mix64(counter + _GOLDEN))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def index_below(r: np.uint64, m: int) -> int:
     """Map a random word to [0, m) (multiply-shift on the high 32 bits)."""
     return int(np.int64(((r >> np.uint64(32)) * np.uint64(m)) >> np.uint64(32)))

@@ -64,7 +64,7 @@ def new_workspace(nodes: int, heap: int = 4096, old: Workspace | None = None) ->
     return ws
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _push(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int, k: float, x: int) -> int:
     i = size
     while i > 0:
@@ -79,7 +79,7 @@ def _push(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int, k: flo
     return size + 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _pop(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int) -> int:
     """Remove the root (the caller reads it first); returns the new size."""
     size -= 1
@@ -103,14 +103,14 @@ def _pop(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int) -> int:
     return size
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _cost(w: float, mode: int, discount: float) -> float:
     if mode == COST_H:
         return 1.0 / w if w > 0 else -1.0
     return (discount if w < 0 else 1.0) / abs(w)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _expand(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -162,7 +162,7 @@ def _expand(
     return size, best, meet, False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def bidirectional(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -226,7 +226,7 @@ def bidirectional(
     return np.inf, -1, exhausted, settled
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def trace_path(ws: Workspace, meet: int) -> NDArray[np.int32]:
     """Nodes of the path found by the last search, from p to q."""
     n_p = 0

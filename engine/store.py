@@ -68,30 +68,30 @@ class Arrays(NamedTuple):
     meta: NDArray[np.int64]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def pack(high: int, low: int) -> int:
     """Two non-negative 31-bit integers in one int64."""
     return int((np.int64(high) << 32) | np.int64(low))
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def edge_key(a: int, b: int) -> int:
     return pack(a, b) if a < b else pack(b, a)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def grown_capacity(cap: int) -> int:
     """Capacity of a full block moved to the tail: 1.5 times as large (amortized O(1))."""
     return max(4, cap + cap // 2)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def block_room(cap: NDArray[np.int32], deg: NDArray[np.int32], x: int) -> int:
     """Tail space one append to x may need (a grown block when x's block is full)."""
     return 0 if deg[x] < cap[x] else grown_capacity(cap[x])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def append_entry(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -122,7 +122,7 @@ def append_entry(
     return int(d)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def room_for_edge(s: Arrays, a: int, b: int, in_h: bool) -> bool:
     """Whether G (and H when ``in_h``) have tail room to append edge a-b."""
     need_g = block_room(s.g_cap, s.g_deg, a) + block_room(s.g_cap, s.g_deg, b)
@@ -139,13 +139,13 @@ def room_for_edge(s: Arrays, a: int, b: int, in_h: bool) -> bool:
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_find(s: Arrays, a: int, b: int) -> int:
     """Hash slot of edge a-b of G, or -1."""
     return hash_find(s.keys, edge_key(a, b))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_entry(s: Arrays, slot: int, x: int) -> int:
     """Index into g_nbr/g_wt of the entry of edge ``slot`` in x's list (x an endpoint)."""
     lo = s.keys[slot] >> 32
@@ -153,7 +153,7 @@ def g_entry(s: Arrays, slot: int, x: int) -> int:
     return int(s.g_start[x] + pos)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_add(s: Arrays, a: int, b: int, w: float) -> None:
     """Add edge a-b to G only (room checked by the caller with room_for_edge)."""
     pa = append_entry(s.g_start, s.g_deg, s.g_cap, s.g_nbr, s.g_wt, s.meta, G_TAIL, a, b, w)
@@ -162,7 +162,7 @@ def g_add(s: Arrays, a: int, b: int, w: float) -> None:
     s.meta[N_EDGES] += 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _g_unlink(s: Arrays, x: int, pos: int) -> None:
     """Swap-remove entry ``pos`` of x's G list, fixing the moved edge's hash positions."""
     last = s.g_deg[x] - 1
@@ -179,7 +179,7 @@ def _g_unlink(s: Arrays, x: int, pos: int) -> None:
     s.g_deg[x] = last
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_remove(s: Arrays, slot: int) -> None:
     """Remove edge ``slot`` from G (the caller removes it from H first if it is there)."""
     lo = int(s.keys[slot] >> 32)
@@ -192,7 +192,7 @@ def g_remove(s: Arrays, slot: int) -> None:
     s.meta[N_EDGES] -= 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_set(s: Arrays, slot: int, w: float, in_h: bool) -> None:
     """Set the weight and H flag of edge ``slot`` in both of its G entries."""
     lo = int(s.keys[slot] >> 32)
@@ -202,7 +202,7 @@ def g_set(s: Arrays, slot: int, w: float, in_h: bool) -> None:
     s.g_wt[g_entry(s, slot, hi)] = signed
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def h_entry(s: Arrays, x: int, y: int) -> int:
     """Index into h_nbr/h_wt of y in x's H list, or -1."""
     base = s.h_start[x]
@@ -212,7 +212,7 @@ def h_entry(s: Arrays, x: int, y: int) -> int:
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def h_add(s: Arrays, a: int, b: int, w: float) -> None:
     """Add edge a-b (already in G) to H (room checked by the caller)."""
     append_entry(s.h_start, s.h_deg, s.h_cap, s.h_nbr, s.h_wt, s.meta, H_TAIL, a, b, w)
@@ -221,7 +221,7 @@ def h_add(s: Arrays, a: int, b: int, w: float) -> None:
     s.meta[N_HEDGES] += 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def h_remove(s: Arrays, a: int, b: int) -> None:
     """Remove edge a-b from H (it stays in G)."""
     for x, y in ((a, b), (b, a)):
@@ -236,21 +236,21 @@ def h_remove(s: Arrays, a: int, b: int) -> None:
     s.meta[N_HEDGES] -= 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def h_reweight(s: Arrays, a: int, b: int, w: float) -> None:
     """Set the weight of H edge a-b in H's lists."""
     s.h_wt[h_entry(s, a, b)] = w
     s.h_wt[h_entry(s, b, a)] = w
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_weight(s: Arrays, slot: int) -> float:
     """Weight of G edge ``slot``."""
     lo = int(s.keys[slot] >> 32)
     return float(abs(s.g_wt[g_entry(s, slot, lo)]))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def g_in_h(s: Arrays, slot: int) -> bool:
     """Whether G edge ``slot`` is in H."""
     lo = int(s.keys[slot] >> 32)

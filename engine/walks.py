@@ -17,7 +17,7 @@ from engine.rng import index_below, rand64
 __all__ = ["insertion_walks", "path_walks", "replay_walk", "step", "walk"]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def step(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -39,7 +39,7 @@ def step(
     return int(i)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def walk(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -72,7 +72,7 @@ def walk(
     return -1, resistance, max_steps
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def insertion_walks(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -103,7 +103,7 @@ def insertion_walks(
     return found, steps
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def path_walks(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],
@@ -132,7 +132,7 @@ def path_walks(
     return best_walker, best_len, steps
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def replay_walk(
     start: NDArray[np.int64],
     deg: NDArray[np.int32],

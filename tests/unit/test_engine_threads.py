@@ -1,0 +1,34 @@
+"""The engine's kernels release the GIL: a worker's event loop keeps running during a batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from engine.config import EngineConfig
+from engine.engine import Engine
+from engine.generate import delaunay
+from engine.streams import update_stream
+
+
+def test_main_thread_keeps_running_during_a_long_batch() -> None:
+    stream = update_stream(delaunay(2**15, weights="lognormal", seed=2), 0.25, 0.0, seed=2)
+    base = stream.base
+    config = EngineConfig(mode="dygrass", threshold=50.0, walkers=512, max_steps=100)
+    engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
+    batch = stream.batch()
+    engine.apply(batch.slice(0, 10))  # load the kernels first
+    ticks: list[float] = []
+    worker = threading.Thread(target=engine.apply, args=(batch.slice(10, len(batch)),))
+    start = time.perf_counter()
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+        time.sleep(0.001)
+    worker.join()
+    busy = time.perf_counter() - start
+    gaps = np.diff([start, *ticks])
+    assert busy > 0.3, "the batch should take a while for this test to mean something"
+    assert gaps.max() < 0.25 * busy, f"main thread stalled {gaps.max():.2f} s of {busy:.2f} s"
