@@ -43,10 +43,8 @@ class KappaProbe:
     at the end of each phase.
 
     Every exact value that meets an estimate of the same (G, H) is kept in ``samples`` (the
-    estimator's in-stream error: warm start from the previous batch's eigenvector). The
-    estimator re-orders L_H on every call: reusing the first call's ordering, as it does by
-    default, let the factor's fill grow ~8x over 10 batches at 2^16 nodes and a call take
-    ~90 s instead of ~2.5 s at 2^18.
+    estimator's in-stream error: warm start from the previous batch's eigenvector, the
+    factorization redone on the previous ordering until its fill passes 1.5x a fresh one's).
     """
 
     policy: Policy
@@ -60,7 +58,6 @@ class KappaProbe:
         if self.policy == "estimate":
             if self._estimator is None:
                 self._estimator = KappaEstimator(tol=self.tol)
-            self._estimator.refresh()  # a reused ordering fills more every batch (see below)
             est = self._estimator.update(g, h)
             out.update(
                 kappa_estimate=_finite(est.lambda_max),
