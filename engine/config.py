@@ -15,16 +15,18 @@ Backend = Literal["auto", "numpy", "numba", "cupy"]
 class EngineConfig:
     """Parameters of the dynamic sparsifier.
 
-    mode: ``default`` (our method: exact local least-resistance test with parallel paths,
+    mode: ``default`` (our method: exact local resistance-ratio test with parallel paths,
         intra-batch visibility) or ``dygrass`` (the paper's semantics: uniform non-backtracking
         walks in H judged against H at batch start, every walker run to the end).
-    threshold: distortion threshold K; an inserted edge (p, q, w) is critical unless H holds a
-        p-q connection with resistance R such that w * R < K.
+    threshold: K. ``default``: an inserted edge (p, q, w) is critical unless H's p-q
+        resistance is below K times G's (``R_H < K * R_G``: the pair does not prove
+        kappa > K). ``dygrass``: critical unless a walker finds a p-q path in H with
+        ``w * R < K`` (R_G bounded by the edge alone).
     walkers, max_steps: walkers per update (W) and steps per walker (T) of the walk rules.
     repair_discount: in default-mode deletion repair, edges already in H cost this fraction
         of their resistance, so repairs reuse H and add few edges.
     parallel_paths: default mode: up to this many edge-disjoint paths are combined in
-        parallel (1/R = sum 1/R_i) before an edge is declared critical.
+        parallel (1/R = sum 1/R_i) to bound R_H (and, the edge counting as one, R_G).
     seed: RNG seed; with the graph id, batch number and update index it keys every walk.
     backend: where walks run; ``auto`` takes CuPy when a GPU is usable, else Numba.
     target_kappa: when set, a control loop (``engine.control``) recovers spectrally critical

@@ -1,14 +1,19 @@
 """Insertion rules: is a new (or strengthened) edge spectrally critical for H?
 
-An edge (p, q, w) is *not* critical when H already holds a p-q connection of resistance R with
-``w * R < K``; critical edges enter H.
-
-* ``default`` (:func:`judge_exact`): edges are judged one after the other against the current
-  H (edges accepted earlier in the batch count). R is bounded by the exact least-resistance
-  path (bidirectional Dijkstra, lengths 1/w, pruned at K/w), tightened with up to k
-  edge-disjoint paths in parallel (1/R <= sum 1/R_i, valid by Rayleigh monotonicity).
-* ``dygrass`` (:func:`judge_walks`): the paper's rule. W uniform non-backtracking walkers of at
-  most T steps from p in H as it was when the batch's insertions began.
+* ``default`` (:func:`judge_exact`): an edge (p, q, w) is critical when H's p-q resistance is
+  at least K times G's: ``R_H(p, q) >= K * R_G(p, q)`` (G with the edge). Any pair certifies
+  ``kappa >= R_H / R_G`` (``x' L_H x >= x' L_G x / lambda_max`` for every x), so the edges
+  that enter are exactly those whose pair would prove kappa above K. Both resistances are
+  bounded by exact least-resistance paths (bidirectional Dijkstra, lengths 1/w) combined in
+  parallel (1/R <= sum 1/R_i over edge-disjoint paths, valid by Rayleigh monotonicity): in H
+  up to k paths, pruned at the bound; in G the edge itself and up to k - 1 other paths.
+  Bounding R_G by the edge alone (1/w) gives the distortion rule ``w * R_H >= K``; the other
+  G paths matter where a light edge joins nodes that G already connects well but H does not.
+  Edges are judged one after the other against the current H (edges accepted earlier in the
+  batch count).
+* ``dygrass`` (:func:`walks_many`): the paper's rule. W uniform non-backtracking walkers of at
+  most T steps from p in H as it was when the batch's insertions began; critical unless one
+  reaches q with ``w * R < K``.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.components import Components, find, union
-from engine.search import COST_H, Workspace, bidirectional, trace_path
-from engine.store import Arrays, g_find, g_in_h, h_add, h_entry, room_for_edge
+from engine.search import COST_G_REPAIR, COST_H, Workspace, bidirectional, trace_path
+from engine.store import Arrays, g_entry, g_find, g_in_h, h_add, h_entry, room_for_edge
 from engine.walks import insertion_walks
 
 __all__ = [
@@ -32,6 +37,7 @@ __all__ = [
 ]
 
 STAT_SETTLED, STAT_STEPS = 0, 1  # slots of the work counters
+G_REACH = 4.0  # G paths longer than G_REACH / w (each worth < 1/G_REACH of the edge) are not sought
 
 
 @nb.njit(cache=True, nogil=True)
@@ -90,6 +96,40 @@ def low_resistance(
 
 
 @nb.njit(cache=True, nogil=True)
+def g_resistance(
+    s: Arrays, ws: Workspace, p: int, q: int, w: float, paths: int, stats: NDArray[np.int64]
+) -> float:
+    """Upper bound of G's p-q resistance: edge p-q (weight w, in G) in parallel with up to
+    ``paths - 1`` other edge-disjoint paths shorter than ``G_REACH / w``."""
+    blocked: list[tuple[int, float]] = []
+    slot = g_find(s, p, q)
+    conductance = w
+    for j in range(paths):
+        if j == 0:
+            path = np.array([p, q], np.int32)
+        else:
+            length, meet, _, settled = bidirectional(
+                s.g_start, s.g_deg, s.g_nbr, s.g_wt, ws, p, q, G_REACH / w, 0.0, COST_G_REPAIR, 1.0
+            )
+            stats[STAT_SETTLED] += settled
+            if not np.isfinite(length):
+                break
+            conductance += 1.0 / length
+            if j + 1 == paths:
+                break
+            path = trace_path(ws, meet)
+        for k in range(path.shape[0] - 1):
+            edge = slot if j == 0 else g_find(s, path[k], path[k + 1])
+            for x in (path[k], path[k + 1]):
+                i = g_entry(s, edge, x)
+                blocked.append((i, s.g_wt[i]))
+                s.g_wt[i] = 0.0  # blocked for the next searches
+    for i, weight in blocked:
+        s.g_wt[i] = weight
+    return 1.0 / conductance
+
+
+@nb.njit(cache=True, nogil=True)
 def judge_exact(
     s: Arrays,
     ws: Workspace,
@@ -113,7 +153,8 @@ def judge_exact(
             return i
         crit = find(comp, a) != find(comp, b)
         if not crit:
-            crit = not low_resistance(s, ws, a, b, threshold / w[i], paths, stats)
+            bound = threshold * g_resistance(s, ws, a, b, w[i], paths, stats)
+            crit = not ws.meta[1] and not low_resistance(s, ws, a, b, bound, paths, stats)
             if ws.meta[1]:
                 return i
         if crit:

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from engine.config import EngineConfig
+from engine.insertion import G_REACH
 from engine.updates import Op, UpdateBatch
 
 __all__ = ["RefDelta", "ReferenceEngine"]
@@ -174,7 +175,9 @@ class ReferenceEngine:
         cfg = self.config
         if cfg.mode == "default":
             for edge, w, _ in candidates:
-                if edge not in self.h and not self._low_resistance(edge, cfg.threshold / w):
+                if edge in self.h:
+                    continue
+                if not self._low_resistance(edge, cfg.threshold * self._g_resistance(edge, w)):
                     self._h_add(edge)
                     delta.added.append((*edge, w))
             return
@@ -187,6 +190,27 @@ class ReferenceEngine:
             self._h_add(edge)
             delta.added.append((*edge, w))
 
+    def _cost_avoiding(self, blocked: set[Edge]):  # type: ignore[no-untyped-def]
+        return lambda x, y: None if _edge(x, y) in blocked else 1.0 / self.weights[_edge(x, y)]
+
+    def _g_resistance(self, edge: Edge, w: float) -> float:
+        conductance = w
+        blocked: set[Edge] = {edge}
+        for j in range(1, self.config.parallel_paths):
+            found = self._dijkstra(
+                edge[0],
+                edge[1],
+                self._cost_avoiding(blocked),
+                self.g_adj,
+            )
+            if found is None or found[0] >= G_REACH / w:
+                break
+            conductance += 1.0 / found[0]
+            if j + 1 == self.config.parallel_paths:
+                break
+            blocked.update(_edge(x, y) for x, y in itertools.pairwise(found[1]))
+        return 1.0 / conductance
+
     def _low_resistance(self, edge: Edge, bound: float) -> bool:
         paths = self.config.parallel_paths
         need, conductance = 1.0 / bound, 0.0
@@ -197,7 +221,7 @@ class ReferenceEngine:
             found = self._dijkstra(
                 edge[0],
                 edge[1],
-                lambda x, y: None if _edge(x, y) in blocked else 1.0 / self.weights[_edge(x, y)],
+                self._cost_avoiding(blocked),
                 self.h_adj,
             )
             if found is None or found[0] >= radius:

@@ -1,7 +1,7 @@
 """Bidirectional Dijkstra on slack-CSR adjacency: the exact local least-resistance search.
 
-Used by the default insertion rule (search H, lengths 1/w, pruned at a resistance bound) and
-by deletion repair (search G, where edges already in H cost ``discount / w``). Search state
+Used by the default insertion rule (search H and G, lengths 1/w, pruned at a resistance bound)
+and by deletion repair (search G, where edges already in H cost ``discount / w``). Search state
 lives in a reusable :class:`Workspace` whose per-node arrays are "cleared" by bumping a stamp,
 so a search costs only what it visits.
 """
@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 COST_H = 0  # H adjacency: length 1/w; negative weights are blocked entries
-COST_G_REPAIR = 1  # G adjacency: 1/|w|, times ``discount`` when the edge is in H (w < 0)
+COST_G_REPAIR = 1  # G adjacency: 1/|w|, times ``discount`` when the edge is in H (w < 0);
+# zero weights are blocked entries
 
 # meta slots
 _STAMP, _OVERFLOW = 0, 1
@@ -107,6 +108,8 @@ def _pop(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int) -> int:
 def _cost(w: float, mode: int, discount: float) -> float:
     if mode == COST_H:
         return 1.0 / w if w > 0 else -1.0
+    if w == 0.0:
+        return -1.0
     return (discount if w < 0 else 1.0) / abs(w)
 
 

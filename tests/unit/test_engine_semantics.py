@@ -127,3 +127,24 @@ def test_a_stream_from_an_empty_graph_builds_h_from_nothing() -> None:
     stats = engine.stats()
     assert stats.edges_sparsifier < stats.edges_graph
     assert stats.edges_sparsifier >= stats.nodes - stats.components  # at least a spanning forest
+
+
+@pytest.mark.parametrize(("threshold", "enters"), [(2.0, True), (20.0, False)])
+def test_a_light_edge_enters_when_g_joins_its_ends_far_better_than_h(
+    threshold: float, enters: bool
+) -> None:
+    """G joins 0 and 9 by 20 parallel two-hop paths (R_G ~ 0.1), H only by a 9-edge path.
+    A new 0-9 edge of weight 0.01 has distortion w * R_H = 0.09, far below K, but its pair
+    certifies kappa >= R_H / R_G: the default rule takes it when that exceeds K (bounding
+    R_G by the edge and two other paths, 0.99, against R_H = 9)."""
+    path = np.arange(9)
+    hubs = np.arange(10, 30)
+    u = np.concatenate([path, hubs, hubs])
+    v = np.concatenate([path + 1, np.zeros(20, np.int64), np.full(20, 9)])
+    h = np.concatenate([np.ones(9, bool), np.ones(20, bool), np.zeros(20, bool)])
+    engine = Engine.from_graph(
+        u, v, np.ones(u.size), config=EngineConfig(threshold=threshold), sparsifier=(u[h], v[h])
+    )
+    report = engine.apply(UpdateBatch.build([INS], [0], [9], [0.01]))
+    assert report.critical == int(enters)
+    assert (report.delta.to_lists()["added"] == [[0, 9, 0.01]]) is enters
