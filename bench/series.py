@@ -44,7 +44,8 @@ class KappaProbe:
 
     Every exact value that meets an estimate of the same (G, H) is kept in ``samples`` (the
     estimator's in-stream error: warm start from the previous batch's eigenvector, the
-    factorization redone on the previous ordering until its fill passes 1.5x a fresh one's).
+    factorization redone on the previous ordering while H stays within 5 % of the H it was
+    made for and the fill under 1.5x a fresh one's).
     """
 
     policy: Policy
