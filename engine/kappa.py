@@ -22,7 +22,9 @@ relative error of lambda_max / seconds per call:
     2^18       1.4e-2 / 2.3 s       2.6e-4 / 3.2 s       1e-6 / 2.2 s;  4e-7 / 0.8 s
     =========  ===================  ===================  ================================
 
-("H changed": 0.5 % |V| edges added, the factorization redone with the previous ordering.)
+("H changed": 0.5 % |V| edges added, L_H ordered and factorized afresh. Reusing the previous
+fill-reducing ordering saves ~40 % of that, but an H whose spanning tree changed can fill
+several times more on it: a call took minutes on a grid-circuit graph.)
 A cold call is dominated by ordering and factorizing L_H (~1-1.5 s at 2^18); a call with H
 unchanged costs a few Lanczos steps plus building grounded L_G.
 """
@@ -45,9 +47,6 @@ from engine.pencil import Factor, Grounding, grounded_laplacian
 
 __all__ = ["KappaEstimate", "KappaEstimator"]
 
-_REORDER_FILL = 1.5  # reuse an ordering while its fill stays under this times a fresh one's
-_REORDER_CHANGE = 0.05  # ... and while H differs in at most this fraction of its edges from
-# the H it was made for (factorizing a very different H on it can take minutes)
 _MIN_STEPS = 16  # Lanczos steps before a small residual is trusted (a warm start can fake one)
 
 
@@ -79,8 +78,6 @@ class _Cache:
     ground: Grounding
     lh: sp.csc_matrix
     factor: Factor | None  # None when the reduced space is empty
-    fresh_nnz: int  # fill of the last factorization with a fresh ordering
-    ordered_edges: NDArray[np.int64]  # sorted edge keys of the H that ordering was made for
 
 
 class KappaEstimator:
@@ -102,10 +99,7 @@ class KappaEstimator:
         self._x: NDArray[np.float64] | None = None
 
     def refresh(self) -> None:
-        """Forget the cached factorization and its fill-reducing ordering (the next call
-        orders and factorizes L_H afresh; the ordering is otherwise reused while H keeps its
-        components, differs in at most 5 % of its edges from the H the ordering was made for,
-        and the fill stays under 1.5 times that of a fresh ordering)."""
+        """Forget the cached factorization (the next call factorizes L_H afresh)."""
         self._cache = None
 
     def update(self, graph: EdgeList, sparsifier: EdgeList) -> KappaEstimate:
@@ -160,26 +154,8 @@ class KappaEstimator:
             return self._cache, False
         ground = Grounding.of(h)
         lh = grounded_laplacian(h, ground)
-        old = self._cache
-        edges = _edge_keys(h)
-        if not ground.size:
-            self._cache = _Cache(fingerprint, ground, lh, None, 0, edges)
-            return self._cache, True
-        factor, fresh, ordered = None, 0, edges
-        if (
-            old is not None
-            and old.factor is not None
-            and np.array_equal(old.ground.keep, ground.keep)
-            and _changed(old.ordered_edges, edges) <= _REORDER_CHANGE * old.ordered_edges.size
-        ):
-            factor, fresh = Factor(lh, old.factor.ordering), old.fresh_nnz
-            ordered = old.ordered_edges
-            if factor.nnz > _REORDER_FILL * fresh:  # the old ordering went stale: order afresh
-                factor, ordered = None, edges
-        if factor is None:
-            factor = Factor(lh)
-            fresh = factor.nnz
-        self._cache = _Cache(fingerprint, ground, lh, factor, fresh, ordered)
+        factor = Factor(lh) if ground.size else None
+        self._cache = _Cache(fingerprint, ground, lh, factor)
         return self._cache, True
 
     def _start(self, ground: Grounding, n: int) -> NDArray[np.float64]:
@@ -190,18 +166,6 @@ class KappaEstimator:
         warm = ground.reduce(self._x)
         scale = np.linalg.norm(warm)
         return noise if scale == 0 else warm / scale + 1e-2 * noise / np.linalg.norm(noise)
-
-
-def _edge_keys(h: EdgeList) -> NDArray[np.int64]:
-    """Sorted ``lo * n + hi`` keys of H's edges."""
-    lo, hi = np.minimum(h.u, h.v).astype(np.int64), np.maximum(h.u, h.v).astype(np.int64)
-    return np.unique(lo * h.n + hi)
-
-
-def _changed(before: NDArray[np.int64], after: NDArray[np.int64]) -> int:
-    """Size of the symmetric difference of two sorted key sets."""
-    common = np.intersect1d(before, after, assume_unique=True).size
-    return int(before.size + after.size - 2 * common)
 
 
 class _Krylov(NamedTuple):

@@ -30,7 +30,7 @@ def test_grounded_laplacian_is_the_submatrix() -> None:
     assert np.array_equal(grounded_laplacian(g, ground).toarray(), expected)
 
 
-def test_factor_solves_and_its_ordering_can_be_reused() -> None:
+def test_factor_solves() -> None:
     g = delaunay(500, weights="lognormal", seed=2)
     tree = spanning_forest(g, 2)
     h = g.subset(tree | (np.random.default_rng(2).random(g.m) < 0.1))
@@ -39,9 +39,7 @@ def test_factor_solves_and_its_ordering_can_be_reused() -> None:
     rhs = np.random.default_rng(3).standard_normal(a.shape[0])
     fb = Factor(b)
     assert np.allclose(b @ fb.solve(rhs), rhs, atol=1e-9)
-    assert sorted(fb.ordering.tolist()) == list(range(a.shape[0]))
-    again = Factor(b, fb.ordering)
-    assert again.nnz == fb.nnz  # the same elimination order: the same fill
-    assert np.allclose(again.solve(rhs), fb.solve(rhs), atol=1e-10)
-    other = Factor(a, fb.ordering)  # another sparsity pattern: still exact
-    assert np.allclose(a @ other.solve(rhs), rhs, atol=1e-9)
+    fa = Factor(a)
+    assert np.allclose(a @ fa.solve(rhs), rhs, atol=1e-9)
+    both = np.stack([rhs, 2 * rhs], axis=1)  # several right-hand sides at once
+    assert np.allclose(b @ fb.solve(both), both, atol=1e-9)
