@@ -3,7 +3,7 @@
 Three kinds of call are measured: ``cold`` (a fresh estimator: ordering and factorizing L_H,
 Lanczos from noise) at each tolerance; ``warm-unchanged`` (the same pair again: cached factor,
 warm start); ``in-stream`` (the benchmark's per-batch estimates: warm start, H changed by one
-batch, the factorization redone with the previous ordering) wherever a phase end has both.
+batch, L_H factorized afresh) wherever a phase end has both.
 The error is relative to the exact lambda_max (the estimate is a lower bound of it).
 """
 

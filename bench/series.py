@@ -43,9 +43,8 @@ class KappaProbe:
     at the end of each phase.
 
     Every exact value that meets an estimate of the same (G, H) is kept in ``samples`` (the
-    estimator's in-stream error: warm start from the previous batch's eigenvector, the
-    factorization redone on the previous ordering while H stays within 5 % of the H it was
-    made for and the fill under 1.5x a fresh one's).
+    estimator's in-stream error: warm start from the previous batch's eigenvector, L_H
+    factorized afresh).
     """
 
     policy: Policy
