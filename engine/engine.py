@@ -20,7 +20,14 @@ from engine.edges import EdgeList
 from engine.exceptions import EngineError, InvalidUpdateError
 from engine.graphstore import GraphStore
 from engine.idmap import IdMap
-from engine.insertion import STAT_SETTLED, STAT_STEPS, add_critical, judge_exact, needs_walks
+from engine.insertion import (
+    STAT_SETTLED,
+    STAT_STEPS,
+    add_critical,
+    judge_exact,
+    needs_walks,
+    surely_redundant,
+)
 from engine.mutations import add_to_g, add_to_h, remove_edges, reweight
 from engine.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from engine.repair import EdgeBuffer, delete_and_repair
@@ -274,9 +281,14 @@ class Engine:
         cfg = self.config
         critical = np.zeros(lo.shape[0], np.bool_)
         if cfg.mode == "default":
+            redundant = np.zeros(lo.shape[0], np.bool_)
+            surely_redundant(
+                self._store.arrays, self._ws, lo, hi, w, cfg.threshold, cfg.parallel_paths,
+                redundant, stats,
+            )  # fmt: skip
             self._resume(
                 lambda i: judge_exact(
-                    self._store.arrays, self._ws, self._comp, lo, hi, w, critical, i,
+                    self._store.arrays, self._ws, self._comp, lo, hi, w, redundant, critical, i,
                     cfg.threshold, cfg.parallel_paths, stats,
                 ),
                 lo.shape[0],

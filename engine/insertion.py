@@ -10,7 +10,8 @@
   Bounding R_G by the edge alone (1/w) gives the distortion rule ``w * R_H >= K``; the other
   G paths matter where a light edge joins nodes that G already connects well but H does not.
   Edges are judged one after the other against the current H (edges accepted earlier in the
-  batch count).
+  batch count). Before that, :func:`surely_redundant` settles most non-critical edges with one
+  H search against a lower bound of R_G read off the end nodes' edge weights (no G search).
 * ``dygrass`` (:func:`walks_many`): the paper's rule. W uniform non-backtracking walkers of at
   most T steps from p in H as it was when the batch's insertions began; critical unless one
   reaches q with ``w * R < K``.
@@ -31,8 +32,10 @@ __all__ = [
     "STAT_SETTLED",
     "STAT_STEPS",
     "add_critical",
+    "g_conductance_cap",
     "judge_exact",
     "needs_walks",
+    "surely_redundant",
     "walks_many",
 ]
 
@@ -130,6 +133,78 @@ def g_resistance(
 
 
 @nb.njit(cache=True, nogil=True)
+def _top_weights(s: Arrays, x: int, other: int, top: NDArray[np.float64]) -> None:
+    """The ``top.shape[0]`` largest weights of x's G edges other than x-other, descending
+    (zeros where x has fewer)."""
+    top[:] = 0.0
+    base = s.g_start[x]
+    for i in range(s.g_deg[x]):
+        if s.g_nbr[base + i] == other:
+            continue
+        v = abs(s.g_wt[base + i])
+        j = top.shape[0]
+        while j > 0 and top[j - 1] < v:
+            j -= 1
+        if j < top.shape[0]:
+            for k in range(top.shape[0] - 1, j, -1):
+                top[k] = top[k - 1]
+            top[j] = v
+
+
+@nb.njit(cache=True, nogil=True)
+def g_conductance_cap(s: Arrays, p: int, q: int, paths: int) -> float:
+    """Most conductance that ``paths`` edge-disjoint p-q paths of G other than edge p-q can add.
+
+    Such paths leave p by distinct edges and enter q by distinct edges, and a path whose end
+    edges weigh a and b conducts at most ``ab / (a + b)``; that is increasing and supermodular
+    in (a, b), so pairing the i-th heaviest edge at p with the i-th heaviest at q bounds the sum.
+    """
+    if paths < 1:
+        return 0.0
+    at_p = np.empty(paths)
+    at_q = np.empty(paths)
+    _top_weights(s, p, q, at_p)
+    _top_weights(s, q, p, at_q)
+    cap = 0.0
+    for j in range(paths):
+        if at_p[j] > 0.0 and at_q[j] > 0.0:
+            cap += at_p[j] * at_q[j] / (at_p[j] + at_q[j])
+    return cap
+
+
+@nb.njit(cache=True, nogil=True)
+def surely_redundant(
+    s: Arrays,
+    ws: Workspace,
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    w: NDArray[np.float64],
+    threshold: float,
+    paths: int,
+    redundant: NDArray[np.bool_],
+    stats: NDArray[np.int64],
+) -> None:
+    """Flag the edges the default rule rejects whatever the G searches find, cheaply.
+
+    G's resistance with the edge is at least ``1 / (w + cap)`` (:func:`g_conductance_cap`), so
+    one H path shorter than ``threshold / (w + cap)`` settles it: :func:`judge_exact` would find
+    such a path (or a better set) below its own bound. H only gains edges while a batch's
+    insertions are judged, so flags computed against H at the start stay true.
+    """
+    for i in range(lo.shape[0]):
+        cap = g_conductance_cap(s, lo[i], hi[i], paths - 1)
+        bound = threshold / (w[i] + cap) * (1.0 - 1e-9)
+        length, _, _, settled = bidirectional(
+            s.h_start, s.h_deg, s.h_nbr, s.h_wt, ws, lo[i], hi[i], bound, bound, COST_H, 1.0
+        )
+        stats[STAT_SETTLED] += settled
+        if ws.meta[1]:
+            ws.meta[1] = 0  # heap too small for this one: judge_exact decides it
+            continue
+        redundant[i] = length < bound
+
+
+@nb.njit(cache=True, nogil=True)
 def judge_exact(
     s: Arrays,
     ws: Workspace,
@@ -137,17 +212,19 @@ def judge_exact(
     lo: NDArray[np.int64],
     hi: NDArray[np.int64],
     w: NDArray[np.float64],
+    redundant: NDArray[np.bool_],
     critical: NDArray[np.bool_],
     begin: int,
     threshold: float,
     paths: int,
     stats: NDArray[np.int64],
 ) -> int:
-    """Default rule, in order; critical edges enter H at once. Returns where it stopped
-    (``lo.shape[0]`` when done; earlier when H needs room or the search heap overflowed)."""
+    """Default rule, in order, skipping edges flagged ``redundant``; critical edges enter H at
+    once. Returns where it stopped (``lo.shape[0]`` when done; earlier when H needs room or the
+    search heap overflowed)."""
     for i in range(begin, lo.shape[0]):
         a, b = lo[i], hi[i]
-        if g_in_h(s, g_find(s, a, b)):
+        if redundant[i] or g_in_h(s, g_find(s, a, b)):
             continue
         if not room_for_edge(s, a, b, True):
             return i

@@ -66,103 +66,12 @@ def new_workspace(nodes: int, heap: int = 4096, old: Workspace | None = None) ->
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _push(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int, k: float, x: int) -> int:
-    i = size
-    while i > 0:
-        parent = (i - 1) >> 1
-        if keys[parent] <= k:
-            break
-        keys[i] = keys[parent]
-        nodes[i] = nodes[parent]
-        i = parent
-    keys[i] = k
-    nodes[i] = x
-    return size + 1
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _pop(keys: NDArray[np.float64], nodes: NDArray[np.int32], size: int) -> int:
-    """Remove the root (the caller reads it first); returns the new size."""
-    size -= 1
-    k = keys[size]
-    x = nodes[size]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            break
-        if child + 1 < size and keys[child + 1] < keys[child]:
-            child += 1
-        if keys[child] >= k:
-            break
-        keys[i] = keys[child]
-        nodes[i] = nodes[child]
-        i = child
-    if size > 0:
-        keys[i] = k
-        nodes[i] = x
-    return size
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
 def _cost(w: float, mode: int, discount: float) -> float:
     if mode == COST_H:
         return 1.0 / w if w > 0 else -1.0
     if w == 0.0:
         return -1.0
     return (discount if w < 0 else 1.0) / abs(w)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _expand(
-    start: NDArray[np.int64],
-    deg: NDArray[np.int32],
-    nbr: NDArray[np.int32],
-    wt: NDArray[np.float64],
-    ws: Workspace,
-    side: int,
-    size: int,
-    stamp: int,
-    best: float,
-    meet: int,
-    bound: float,
-    mode: int,
-    discount: float,
-) -> tuple[int, float, int, bool]:
-    """Settle the top of one side's heap; returns (size, best, meet, overflowed)."""
-    keys = ws.heap_key[side]
-    nodes = ws.heap_node[side]
-    other = 1 - side
-    d = keys[0]
-    x = nodes[0]
-    size = _pop(keys, nodes, size)
-    if d > ws.dist[x, side]:
-        return size, best, meet, False
-    limit = min(best, bound)
-    base = start[x]
-    for i in range(deg[x]):
-        c = _cost(wt[base + i], mode, discount)
-        if c < 0:
-            continue
-        y = nbr[base + i]
-        nd = d + c
-        if nd >= limit:
-            continue
-        if ws.mark[y, side] == stamp and nd >= ws.dist[y, side]:
-            continue
-        ws.mark[y, side] = stamp
-        ws.dist[y, side] = nd
-        ws.mark[y, 2 + side] = x
-        if size >= keys.shape[0]:
-            return size, best, meet, True
-        size = _push(keys, nodes, size, nd, y)
-        if ws.mark[y, other] == stamp:
-            total = nd + ws.dist[y, other]
-            if total < best and total < bound:
-                best = total
-                meet = y
-                limit = min(best, bound)
-    return size, best, meet, False
 
 
 @nb.njit(cache=True, nogil=True)
@@ -187,43 +96,95 @@ def bidirectional(
     bound (with an infinite bound and no path: p and q are disconnected), else -1. The search
     stops early at the first path shorter than ``accept`` (0 disables that). Sets the overflow
     flag in ``ws.meta`` (and returns inf) when the heap is too small.
+
+    One loop body with the heaps written out: helper calls taking arrays would cost atomic
+    reference-count updates per settled node.
     """
-    if ws.meta[_STAMP] >= 2**31 - 2:
-        ws.mark[:, :2] = 0
-        ws.meta[_STAMP] = 0
-    ws.meta[_STAMP] += 1
-    stamp = ws.meta[_STAMP]
+    dist, mark, keys, nodes, meta = ws.dist, ws.mark, ws.heap_key, ws.heap_node, ws.meta
+    if meta[_STAMP] >= 2**31 - 2:
+        mark[:, :2] = 0
+        meta[_STAMP] = 0
+    meta[_STAMP] += 1
+    stamp = meta[_STAMP]
     if p == q:
         return 0.0, p, -1, 0
     for side, root in ((0, p), (1, q)):
-        ws.mark[root, side] = stamp
-        ws.dist[root, side] = 0.0
-        ws.mark[root, 2 + side] = -1
-        ws.heap_key[side, 0] = 0.0
-        ws.heap_node[side, 0] = root
-    size0, size1 = 1, 1
+        mark[root, side] = stamp
+        dist[root, side] = 0.0
+        mark[root, 2 + side] = -1
+        keys[side, 0] = 0.0
+        nodes[side, 0] = root
+    sizes = (1, 1)
+    capacity = keys.shape[1]
     best = np.inf
     meet = -1
     settled = 0
-    overflow = False
-    while size0 > 0 and size1 > 0:
-        if ws.heap_key[0, 0] + ws.heap_key[1, 0] >= min(best, bound):
+    while sizes[0] > 0 and sizes[1] > 0:
+        if keys[0, 0] + keys[1, 0] >= min(best, bound):
             break
         settled += 1
-        if size0 <= size1:
-            size0, best, meet, overflow = _expand(
-                start, deg, nbr, wt, ws, 0, size0, stamp, best, meet, bound, mode, discount
-            )
-        else:
-            size1, best, meet, overflow = _expand(
-                start, deg, nbr, wt, ws, 1, size1, stamp, best, meet, bound, mode, discount
-            )
-        if overflow:
-            ws.meta[_OVERFLOW] = 1
-            return np.inf, -1, -1, settled
+        side = 0 if sizes[0] <= sizes[1] else 1
+        other = 1 - side
+        size = sizes[side] - 1
+        d = keys[side, 0]
+        x = nodes[side, 0]
+        # pop the root: sift the last entry down
+        k, z, i = keys[side, size], nodes[side, size], 0
+        while True:
+            child = 2 * i + 1
+            if child >= size:
+                break
+            if child + 1 < size and keys[side, child + 1] < keys[side, child]:
+                child += 1
+            if keys[side, child] >= k:
+                break
+            keys[side, i] = keys[side, child]
+            nodes[side, i] = nodes[side, child]
+            i = child
+        if size > 0:
+            keys[side, i] = k
+            nodes[side, i] = z
+        if d <= dist[x, side]:
+            limit = min(best, bound)
+            base = start[x]
+            for e in range(base, base + deg[x]):
+                c = _cost(wt[e], mode, discount)
+                if c < 0:
+                    continue
+                y = nbr[e]
+                nd = d + c
+                if nd >= limit:
+                    continue
+                if mark[y, side] == stamp and nd >= dist[y, side]:
+                    continue
+                mark[y, side] = stamp
+                dist[y, side] = nd
+                mark[y, 2 + side] = x
+                if size >= capacity:
+                    meta[_OVERFLOW] = 1
+                    return np.inf, -1, -1, settled
+                # push y: sift up
+                i = size
+                while i > 0:
+                    parent = (i - 1) >> 1
+                    if keys[side, parent] <= nd:
+                        break
+                    keys[side, i] = keys[side, parent]
+                    nodes[side, i] = nodes[side, parent]
+                    i = parent
+                keys[side, i] = nd
+                nodes[side, i] = y
+                size += 1
+                if mark[y, other] == stamp:
+                    total = nd + dist[y, other]
+                    if total < best and total < bound:
+                        best = total
+                        meet = y
+                        limit = min(best, bound)
+        sizes = (size, sizes[1]) if side == 0 else (sizes[0], size)
         if best < accept:
             return best, meet, -1, settled
-    exhausted = 0 if size0 == 0 else (1 if size1 == 0 else -1)
+    exhausted = 0 if sizes[0] == 0 else (1 if sizes[1] == 0 else -1)
     if best < bound:
         return best, meet, exhausted, settled
     return np.inf, -1, exhausted, settled
