@@ -111,6 +111,7 @@ class EngineSettings(BaseSettings):
     backend: Literal["auto", "numpy", "numba", "cupy"] = _ENGINE_DEFAULTS.backend
     target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
     control_every: int = Field(_ENGINE_DEFAULTS.control_every, ge=1)
+    threads: int = Field(_ENGINE_DEFAULTS.threads, ge=1)
 
     def config(self) -> EngineConfig:
         return EngineConfig(
@@ -122,6 +123,7 @@ class EngineSettings(BaseSettings):
             backend=self.backend,
             target_kappa=self.target_kappa,
             control_every=self.control_every,
+            threads=self.threads,
         )
 
 

@@ -34,6 +34,9 @@ class EngineConfig:
     control_every: run that loop after every this many batches (it costs a few Lanczos
         solves with a fresh factorization of L_H per round).
     control_rounds: most estimate-and-recover rounds per run.
+    threads: threads for the batch phases that only read H (the default rule's pre-filter,
+        the dyGRASS walks on the Numba backend); each extra thread holds its own search
+        workspace. Results do not depend on it.
     """
 
     mode: Mode = "default"
@@ -47,6 +50,7 @@ class EngineConfig:
     target_kappa: float | None = None
     control_every: int = 1
     control_rounds: int = 8
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in ("default", "dygrass"):
@@ -65,3 +69,5 @@ class EngineConfig:
             raise ValueError("target_kappa must be > 1")
         if self.control_every < 1 or self.control_rounds < 1:
             raise ValueError("control_every and control_rounds must be >= 1")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")

@@ -33,8 +33,9 @@ from engine.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from engine.repair import EdgeBuffer, delete_and_repair
 from engine.results import BatchReport, Delta, GraphStats
 from engine.rng import graph_hash, update_keys
-from engine.search import new_workspace, overflowed
+from engine.search import Workspace, new_workspace, overflowed
 from engine.store import GENERATION
+from engine.threads import Chunks
 from engine.updates import Op, UpdateBatch
 
 __all__ = ["Engine", "warm_up"]
@@ -62,6 +63,8 @@ class Engine:
         self._walks = make_backend(self.config.backend)
         self._changed: list[NDArray[np.int64]] = []
         self._buffer = EdgeBuffer.new(64)
+        self._chunks = Chunks(self.config.threads)
+        self._spare: list[Workspace] = []  # the extra threads' search workspaces
         self._set_state(GraphStore.from_edges(0, *_no_edges(), np.zeros(0, np.bool_)))
 
     def _set_state(self, store: GraphStore) -> None:
@@ -282,10 +285,17 @@ class Engine:
         critical = np.zeros(lo.shape[0], np.bool_)
         if cfg.mode == "default":
             redundant = np.zeros(lo.shape[0], np.bool_)
-            surely_redundant(
-                self._store.arrays, self._ws, lo, hi, w, cfg.threshold, cfg.parallel_paths,
-                redundant, stats,
-            )  # fmt: skip
+            workspaces = self._workspaces()
+
+            def prefilter(k: int, part: slice) -> NDArray[np.int64]:
+                counts = np.zeros_like(stats)
+                surely_redundant(
+                    self._store.arrays, workspaces[k], lo[part], hi[part], w[part],
+                    cfg.threshold, cfg.parallel_paths, redundant[part], counts,
+                )  # fmt: skip
+                return counts
+
+            stats += sum(self._chunks.run(lo.shape[0], prefilter))
             self._resume(
                 lambda i: judge_exact(
                     self._store.arrays, self._ws, self._comp, lo, hi, w, redundant, critical, i,
@@ -296,17 +306,33 @@ class Engine:
         else:
             walk = needs_walks(self._store.arrays, self._comp, lo, hi, critical)
             self._walks.sync(self._store.arrays, self._touched())
-            found, steps = self._walks.insertion_walks(
-                self._store.arrays, lo[walk], hi[walk], w[walk], keys[walk],
-                cfg.threshold, cfg.walkers, cfg.max_steps,
+            p, q, wp, kp = lo[walk], hi[walk], w[walk], keys[walk]
+            chunks = self._chunks if self._walks.name == "numba" else Chunks(1)
+            parts = chunks.run(
+                p.shape[0],
+                lambda _, c: self._walks.insertion_walks(
+                    self._store.arrays, p[c], q[c], wp[c], kp[c],
+                    cfg.threshold, cfg.walkers, cfg.max_steps,
+                ),
             )  # fmt: skip
-            critical[walk] = ~found
-            stats[STAT_STEPS] += steps
+            critical[walk] = ~np.concatenate([np.zeros(0, np.bool_), *(f for f, _ in parts)])
+            stats[STAT_STEPS] += sum(steps for _, steps in parts)
             self._resume(
                 lambda i: add_critical(self._store.arrays, self._comp, lo, hi, w, critical, i),
                 lo.shape[0],
             )
         return critical
+
+    def _workspaces(self) -> list[Workspace]:
+        """One search workspace per thread (the engine's own first), sized for every node."""
+        nodes, heap = self._ws.dist.shape[0], self._ws.heap_key.shape[1]
+        self._spare = [
+            ws if ws.dist.shape[0] >= nodes else new_workspace(nodes, heap)
+            for ws in self._spare[: self.config.threads - 1]
+        ]
+        while len(self._spare) < self.config.threads - 1:
+            self._spare.append(new_workspace(nodes, heap))
+        return [self._ws, *self._spare]
 
     def _control(self, target: float) -> Edges:
         """Run the kappa control loop on the current (G, H); returns the recovered edges."""
@@ -422,7 +448,8 @@ class Engine:
     def nbytes(self) -> int:
         """Bytes of engine state: graph store, id map, components and search workspace."""
         comp = sum(a.nbytes for a in self._comp)
-        return self._store.nbytes + self._ids.nbytes + comp + sum(a.nbytes for a in self._ws)
+        search = sum(a.nbytes for ws in (self._ws, *self._spare) for a in ws)
+        return self._store.nbytes + self._ids.nbytes + comp + search
 
 
 def warm_up(config: EngineConfig) -> float:

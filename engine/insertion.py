@@ -152,21 +152,20 @@ def _top_weights(s: Arrays, x: int, other: int, top: NDArray[np.float64]) -> Non
 
 
 @nb.njit(cache=True, nogil=True)
-def g_conductance_cap(s: Arrays, p: int, q: int, paths: int) -> float:
-    """Most conductance that ``paths`` edge-disjoint p-q paths of G other than edge p-q can add.
+def g_conductance_cap(
+    s: Arrays, p: int, q: int, at_p: NDArray[np.float64], at_q: NDArray[np.float64]
+) -> float:
+    """Most conductance that k edge-disjoint p-q paths of G other than edge p-q can add (k the
+    length of the scratch arrays ``at_p`` and ``at_q``).
 
     Such paths leave p by distinct edges and enter q by distinct edges, and a path whose end
     edges weigh a and b conducts at most ``ab / (a + b)``; that is increasing and supermodular
     in (a, b), so pairing the i-th heaviest edge at p with the i-th heaviest at q bounds the sum.
     """
-    if paths < 1:
-        return 0.0
-    at_p = np.empty(paths)
-    at_q = np.empty(paths)
     _top_weights(s, p, q, at_p)
     _top_weights(s, q, p, at_q)
     cap = 0.0
-    for j in range(paths):
+    for j in range(at_p.shape[0]):
         if at_p[j] > 0.0 and at_q[j] > 0.0:
             cap += at_p[j] * at_q[j] / (at_p[j] + at_q[j])
     return cap
@@ -191,8 +190,9 @@ def surely_redundant(
     such a path (or a better set) below its own bound. H only gains edges while a batch's
     insertions are judged, so flags computed against H at the start stay true.
     """
+    at_p, at_q = np.empty(paths - 1), np.empty(paths - 1)
     for i in range(lo.shape[0]):
-        cap = g_conductance_cap(s, lo[i], hi[i], paths - 1)
+        cap = g_conductance_cap(s, lo[i], hi[i], at_p, at_q)
         bound = threshold / (w[i] + cap) * (1.0 - 1e-9)
         length, _, _, settled = bidirectional(
             s.h_start, s.h_deg, s.h_nbr, s.h_wt, ws, lo[i], hi[i], bound, bound, COST_H, 1.0

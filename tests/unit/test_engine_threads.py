@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from engine.config import EngineConfig
 from engine.engine import Engine
@@ -32,3 +33,20 @@ def test_main_thread_keeps_running_during_a_long_batch() -> None:
     gaps = np.diff([start, *ticks])
     assert busy > 0.3, "the batch should take a while for this test to mean something"
     assert gaps.max() < 0.25 * busy, f"main thread stalled {gaps.max():.2f} s of {busy:.2f} s"
+
+
+@pytest.mark.parametrize("mode", ["default", "dygrass"])
+def test_results_do_not_depend_on_the_thread_count(mode: str) -> None:
+    stream = update_stream(delaunay(2**12, weights="lognormal", seed=5), 0.4, 0.02, seed=5)
+    base = stream.base
+    deltas = {}
+    for threads in (1, 3):
+        config = EngineConfig(mode=mode, threshold=4.0, walkers=64, threads=threads)  # type: ignore[arg-type]
+        engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
+        batch = stream.batch()
+        reports = [engine.apply(batch.slice(a, a + 800)) for a in range(0, len(batch), 800)]
+        deltas[threads] = [r.delta for r in reports]
+        assert sum(r.critical for r in reports) > 0
+    for one, three in zip(deltas[1], deltas[3], strict=True):
+        for name, column in vars(one).items():
+            np.testing.assert_array_equal(column, getattr(three, name))
