@@ -24,7 +24,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.hashtable import hash_delete, hash_find, hash_insert
+from engine.hashtable import MAX_LOAD, hash_delete, hash_find, hash_insert
 
 __all__ = [
     "Arrays",
@@ -129,7 +129,7 @@ def room_for_edge(s: Arrays, a: int, b: int, in_h: bool) -> bool:
     if s.meta[G_TAIL] + need_g > s.g_nbr.shape[0]:
         s.meta[NEED] = need_g
         return False
-    if s.meta[N_EDGES] + 1 > s.keys.shape[0] * 0.7:
+    if s.meta[N_EDGES] + 1 > s.keys.shape[0] * MAX_LOAD:
         return False
     if in_h:
         need_h = block_room(s.h_cap, s.h_deg, a) + block_room(s.h_cap, s.h_deg, b)

@@ -58,5 +58,5 @@ def test_flagged_edges_are_ones_the_full_rule_rejects(seed: int, threshold: floa
             threshold, PATHS, stats,
         )  # fmt: skip
         assert not critical[0], (p[i], q[i], w[i])
-    if threshold > 2:
-        assert flagged.sum() > p.shape[0] // 10  # the filter does its job
+    if threshold > 2:  # the filter does its job: at K=20 most edges are redundant (H is 60 % of G)
+        assert flagged.sum() > (p.shape[0] // 4 if threshold > 10 else 0)
