@@ -134,6 +134,7 @@ def test_default_is_a_hardened_cpu_worker_with_a_checkpoint_volume(chart: helm.C
     assert env["SPARSIFLOW_STATE_DIR"] == "/var/lib/sparsiflow"
     assert env["SPARSIFLOW_METRICS_PORT"] == "9108"
     assert env["SPARSIFLOW_ENGINE_BACKEND"] == "auto"
+    assert env["SPARSIFLOW_ENGINE_THREADS"] == "1"
     assert container["envFrom"] == [{"configMapRef": {"name": FULLNAME}}]
     config_text = raw["sparsiflow/templates/configmap.yaml"]
     annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
@@ -254,6 +255,7 @@ def test_schema_accepts_the_scenarios(chart: helm.Chart, scenario: str) -> None:
         ({"gpu": {"enabled": "yes"}}, "/gpu/enabled"),
         ({"worker": {"engine": {"backend": "tpu"}}}, "/worker/engine/backend"),
         ({"worker": {"engine": {"targetKappa": 0.5}}}, "/worker/engine/targetKappa"),
+        ({"worker": {"engine": {"threads": 0}}}, "/worker/engine/threads"),
         ({"worker": {"metricsPort": 80}}, "/worker/metricsPort"),
         ({"worker": {"extraEnv": {"PATH": "/x"}}}, "PATH"),
         ({"kafka": {"bootstrapServers": "no-port"}}, "/kafka/bootstrapServers"),
