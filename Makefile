@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick bench-connector gpu-wheels clean
+.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector gpu-wheels clean
 
 dev: $(STAMP)
 
@@ -53,6 +53,11 @@ bench: dev
 
 bench-quick: dev
 	$(ONE_CORE) $(BIN)/python -m bench.run --profile quick
+
+# Issue 3's acceptance table through the user's commands (delaunay 2^18, unit weights; ~15 min).
+bench-replay: dev
+	$(ONE_CORE) $(BIN)/python -m bench.replay_table delaunay-2^18-unit default:K=11.4 \
+		dygrass:K=6.45 default:K=16,target=60 default:K=16,target=60,every=5
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json

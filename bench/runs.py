@@ -10,7 +10,8 @@ rebuild of the final G at the same off-tree density::
     python -m bench.runs delaunay-2^20-lognormal default:K=7.8 dygrass:K=7.1
     python -m bench.runs delaunay-2^18-lognormal default:K=50,target=50 dygrass:K=25
 
-A run is ``MODE[:K=threshold][,target=kappa][,threads=t]``.
+A run is ``MODE[:K=threshold][,target=kappa][,every=n][,threads=t]`` (``every``: the control
+loop's ``control_every``).
 """
 
 from __future__ import annotations
@@ -35,18 +36,22 @@ __all__ = ["parse_run", "run"]
 
 
 def parse_run(text: str) -> EngineConfig:
-    """``MODE[:K=x][,target=y][,threads=t]`` as an engine configuration."""
+    """``MODE[:K=x][,target=y][,every=n][,threads=t]`` as an engine configuration."""
     mode, _, rest = text.partition(":")
     parts = [part.partition("=") for part in rest.split(",") if part]
     options = {key: value for key, _, value in parts}
-    malformed = any(not eq for _, eq, _ in parts) or set(options) - {"K", "target", "threads"}
+    unknown = set(options) - {"K", "target", "every", "threads"}
+    malformed = any(not eq for _, eq, _ in parts) or unknown
     if malformed or mode not in ("default", "dygrass"):
-        raise ValueError(f"bad run {text!r}: want MODE[:K=threshold][,target=kappa][,threads=t]")
+        raise ValueError(
+            f"bad run {text!r}: want MODE[:K=threshold][,target=kappa][,every=n][,threads=t]"
+        )
     target = options.get("target")
     return EngineConfig(
         mode=mode,  # type: ignore[arg-type]
         threshold=float(options.get("K", 50.0)),
         target_kappa=None if target is None else float(target),
+        control_every=int(options.get("every", 1)),
         threads=int(options.get("threads", 1)),
     )
 
@@ -63,6 +68,7 @@ def run(work: Workload, config: EngineConfig) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"mode": config.mode, "threshold": config.threshold}
     out["target_kappa"] = config.target_kappa
+    out["control_every"] = config.control_every
     out["threads"] = config.threads
     for phase, batches in work.phases.items():
         seconds, control, steps = [], [], 0
@@ -101,7 +107,9 @@ def _spec(name: str) -> GraphSpec:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("graph", help="e.g. delaunay-2^20-lognormal, grid-circuit-2^18")
-    parser.add_argument("runs", nargs="+", help="MODE[:K=threshold][,target=kappa][,threads=t]")
+    parser.add_argument(
+        "runs", nargs="+", help="MODE[:K=threshold][,target=kappa][,every=n][,threads=t]"
+    )
     args = parser.parse_args(argv)
     configs = [parse_run(text) for text in args.runs]
     for config in configs:

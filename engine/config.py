@@ -31,8 +31,9 @@ class EngineConfig:
     backend: where walks run; ``auto`` takes CuPy when a GPU is usable, else Numba.
     target_kappa: when set, a control loop (``engine.control``) recovers spectrally critical
         edges of G into H until the estimated kappa is at most this value.
-    control_every: run that loop after every this many batches (it costs a few Lanczos
-        solves with a fresh factorization of L_H per round).
+    control_every: run that loop at the end of the first batch and of every this many-th
+        batch after it (batches 0, N, 2N, ...; it costs a few Lanczos solves with a fresh
+        factorization of L_H per round).
     control_rounds: most estimate-and-recover rounds per run.
     threads: threads for the batch phases that only read H (the default rule's pre-filter,
         the dyGRASS walks on the Numba backend); each extra thread holds its own search

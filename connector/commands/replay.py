@@ -38,6 +38,20 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--target-kappa", type=click.FloatRange(1, min_open=True), help="Keep kappa under this."
 )
+@click.option(
+    "--control-every",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Run the kappa control loop on batches 0, N, 2N, ... (with --target-kappa).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Threads for the batch phases that only read H (results do not depend on it).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--backend",

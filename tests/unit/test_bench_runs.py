@@ -14,6 +14,7 @@ def test_run_specifications_parse_and_bad_ones_fail() -> None:
     assert (config.mode, config.threshold, config.target_kappa) == ("default", 50.0, 20.0)
     assert parse_run("dygrass").threshold == 50.0
     assert parse_run("dygrass:K=5,threads=2").threads == 2
+    assert parse_run("default:K=5,target=9,every=4").control_every == 4
     for bad in ("fast:K=1", "default:walkers=3", "default:K"):
         with pytest.raises(ValueError, match="want MODE"):
             parse_run(bad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -74,6 +75,25 @@ def test_replay_outputs_agree(
     assert held == {(int(a), int(b)): float(w) for a, b, w in zip(h.u, h.v, h.w, strict=True)}
 
 
+def test_replay_runs_the_control_loop_on_the_asked_batches(
+    tmp_path: Path, stream_files: tuple[Path, Path, EdgeList]
+) -> None:
+    graph, updates, _ = stream_files
+    out = tmp_path / "control"
+    args = ["--graph", str(graph), "--updates", str(updates), "--batch-size", "25"]
+    _replay([*args, "--out", str(out), "--threshold", "1000", "--target-kappa", "20"])
+    control = ["--target-kappa", "20", "--control-every", "3", "--threads", "2", "--kappa"]
+    _replay([*args, "--out", str(tmp_path / "every3"), "--threshold", "1000", *control])
+    metrics = json.loads((tmp_path / "every3" / "metrics.json").read_text())
+    ran = [b["batch"] for b in metrics["batches"] if "control" in b["seconds"]]
+    assert ran == [0, 3, 6, 9]  # the first batch, then every third
+    assert metrics["summary"]["config"]["control_every"] == 3
+    assert metrics["summary"]["config"]["threads"] == 2
+    assert metrics["summary"]["quality"]["kappa"] <= 20 * 1.05
+    every = json.loads((out / "metrics.json").read_text())["batches"]
+    assert all("control" in b["seconds"] for b in every)
+
+
 def _start_h(tmp_path: Path, graph: Path) -> dict[tuple[int, int], float]:
     out = tmp_path / "h0.mtx"
     assert CliRunner().invoke(main, ["sparsify", str(graph), "-o", str(out)]).exit_code == 0
@@ -82,8 +102,8 @@ def _start_h(tmp_path: Path, graph: Path) -> dict[tuple[int, int], float]:
 
 
 def _apply_deltas(
-    h: dict[tuple[int, int], float], deltas: list[dict]
-) -> dict[tuple[int, int], float]:  # type: ignore[type-arg]
+    h: dict[tuple[int, int], float], deltas: list[dict[str, Any]]
+) -> dict[tuple[int, int], float]:
     for d in deltas:
         for a, b in d["removed"]:
             del h[(a, b)]
