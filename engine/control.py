@@ -86,9 +86,15 @@ def control_rounds(
     per_round: float = 0.05,
     krylov: int = 40,
     tol: float = 1e-2,
+    aim: float = 0.05,
 ) -> tuple[ControlOutcome, NDArray[np.bool_]]:
     """Recover edges of ``graph`` into H (its ``in_h`` rows) until the estimate of lambda_max
     is at most ``target`` or ``rounds`` rounds ran (each adds at most ``per_round * n`` edges).
+    Each round picks edges for ``target * (1 - aim)``: the top directions cluster, so a round
+    that only just fixes the ones it saw leaves their neighbours above the target, and every
+    further round costs a factorization and two Lanczos runs (delaunay 2^18, unit weights,
+    K = 16, target 60 over 10 insertion batches: aim 0 -> 0.05 cut the loop's time from 169 s
+    to 78 s, at 0.1157 instead of 0.1171 off-tree density).
     Returns the outcome and the new mask."""
     start = time.perf_counter()
     estimator = KappaEstimator(tol=tol, seed=seed)
@@ -101,7 +107,8 @@ def control_rounds(
         values, vectors = estimator.ritz(graph, graph.subset(mask), krylov, target)
         vectors = np.vstack([estimate.vector[None, :], vectors])
         values = np.append(estimate.lambda_max, values)
-        picked = pick_recoveries(graph, ~mask, vectors, values / target - 1.0, limit)
+        needs = values / (target * (1.0 - aim)) - 1.0
+        picked = pick_recoveries(graph, ~mask, vectors, needs, limit)
         if picked.size == 0:
             break
         mask[picked] = True
