@@ -3,7 +3,8 @@
 
 One generated graph and its update stream (25 % |V| local insertions, then 1 % |V| deletions of
 random non-forest edges); every run replays the insertions in 10 batches, then the deletions in
-10 batches starting from the first replay's G and H, and ends with the exact kappa. A fresh
+10 batches starting from the first replay's G and H, and ends with the exact kappa; the
+invariants are checked from the written files (:func:`replay_holds`). A fresh
 ``sparsify`` of each run's final graph at the run's off-tree density is the rebuild it is
 compared with::
 
@@ -24,13 +25,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from bench.machine import machine_info
 from bench.runs import parse_run
 from engine.config import EngineConfig
+from engine.edges import EdgeList, components, locate
+from engine.mmio import read_graph
 
-__all__ = ["cli_flags", "split_stream"]
+__all__ = ["cli_flags", "replay_holds", "split_stream"]
 
 _BATCHES = 10
 
@@ -64,6 +68,36 @@ def split_stream(path: Path, inserts: Path, deletes: Path) -> tuple[int, int]:
     return len(lines) - count, count
 
 
+def _weights(edges: EdgeList) -> dict[tuple[int, int], float]:
+    return {(int(a), int(b)): float(w) for a, b, w in zip(edges.u, edges.v, edges.w, strict=True)}
+
+
+def replay_holds(start: Path, out: Path) -> dict[str, bool]:
+    """The invariants of one replay, from its files: H (``sparsifier.mtx``) is a subgraph of G
+    (``graph.mtx``) with G's weights and as many components, and ``deltas.jsonl`` applied in
+    order to the start H (``start``) gives H."""
+    g, h = read_graph(out / "graph.mtx"), read_graph(out / "sparsifier.mtx")
+    rows = locate(g, h)
+    subgraph = bool((rows >= 0).all() and np.array_equal(g.w[rows], h.w))
+    held = _weights(read_graph(start))
+    fits = True
+    for line in (out / "deltas.jsonl").read_bytes().splitlines():
+        delta = orjson.loads(line)
+        for a, b in delta["removed"]:
+            fits &= held.pop((a, b), None) is not None
+        for a, b, w in delta["reweighted"]:
+            fits &= (a, b) in held
+            held[(a, b)] = w
+        for a, b, w in delta["added"]:
+            fits &= (a, b) not in held
+            held[(a, b)] = w
+    return {
+        "h_subgraph_of_g_with_g_weights": subgraph,
+        "same_components": components(g)[0] == components(h)[0],
+        "deltas_replay_to_h": fits and held == _weights(h),
+    }
+
+
 def _replay(text: str, work: Path, counts: tuple[int, int]) -> dict[str, Any]:
     """Both phases of one run; the figures of the table row."""
     config = parse_run(text)
@@ -80,6 +114,7 @@ def _replay(text: str, work: Path, counts: tuple[int, int]) -> dict[str, Any]:
         *("--sparsifier", str(first / "sparsifier.mtx"), "--out", str(second)),
         *("--batch-size", size[1], *flags, "--kappa"),
     )
+    holds = [replay_holds(work / "h0.mtx", first), replay_holds(first / "sparsifier.mtx", second)]
     phases = [json.loads((d / "metrics.json").read_text()) for d in (first, second)]
     final = phases[1]["summary"]
     density = final["off_tree_density"]
@@ -111,6 +146,7 @@ def _replay(text: str, work: Path, counts: tuple[int, int]) -> dict[str, Any]:
         "deletions_per_second": phases[1]["summary"]["updates_per_engine_second"],
         "control_seconds": sum(control),
         "engine_seconds": [p["summary"]["engine_seconds"] for p in phases],
+        "invariants": {key: all(h[key] for h in holds) for key in holds[0]},
     }
 
 
@@ -118,7 +154,8 @@ def _row(r: dict[str, Any]) -> str:
     return (
         f"| {r['run']} | {r['density']:.4f} | {r['off_tree_density']:.4f} | {r['kappa']:.1f} | "
         f"{r['kappa_fresh_sparsify']:.1f} | {r['insertions_per_second']:,.0f} | "
-        f"{r['deletions_per_second']:,.0f} | {r['control_seconds']:.1f} |"
+        f"{r['deletions_per_second']:,.0f} | {r['control_seconds']:.1f} | "
+        f"{'yes' if all(r['invariants'].values()) else 'NO'} |"
     )
 
 
@@ -140,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         *generate, "--updates", str(work / "u.jsonl"), *(["--weights", weights] * bool(weights))
     )
     counts = split_stream(work / "u.jsonl", work / "ins.jsonl", work / "del.jsonl")
+    _sparsiflow("sparsify", str(work / "g.mtx"), "-o", str(work / "h0.mtx"))  # replay's start H
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"replay-{args.graph}.jsonl"
     rows = []
@@ -155,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         "| run | density | off-tree density | kappa | fresh sparsify at that density | "
         "insertions/s | deletions/s | control loop s (all batches) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(_row(r))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.replay_table import cli_flags, main, split_stream
+from bench.replay_table import cli_flags, main, replay_holds, split_stream
 from bench.runs import parse_run
 
 
@@ -49,4 +49,17 @@ def test_a_small_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
         row["run"] == "default:K=8" and row["kappa"] >= 1.0 and row["kappa_fresh_sparsify"] >= 1.0
     )
     assert row["density"] - row["off_tree_density"] == pytest.approx(1 - 1 / 512)  # connected
+    assert row["invariants"] == dict.fromkeys(
+        ("h_subgraph_of_g_with_g_weights", "same_components", "deltas_replay_to_h"), True
+    )
     assert "| default:K=8 |" in capsys.readouterr().out
+    # the check sees a lost delta and an H that is not G's
+    first = tmp_path / "w" / "delaunay-2^9-unit" / "default_K8" / "insert"
+    deltas = (first / "deltas.jsonl").read_bytes().splitlines()
+    assert any(b'"added":[[' in line for line in deltas)
+    kept = [line for line in deltas if b'"added":[[' not in line]
+    (first / "deltas.jsonl").write_bytes(b"".join(line + b"\n" for line in kept))
+    start = tmp_path / "w" / "delaunay-2^9-unit" / "h0.mtx"
+    assert replay_holds(start, first)["deltas_replay_to_h"] is False
+    (first / "sparsifier.mtx").write_bytes(start.read_bytes().replace(b" 1\n", b" 2\n", 1))
+    assert replay_holds(start, first)["h_subgraph_of_g_with_g_weights"] is False
