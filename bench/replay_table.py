@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
             sink.flush()
     print(
         "| run | density | off-tree density | kappa | fresh sparsify at that density | "
-        "insertions/s | deletions/s | control loop s (all batches) |"
+        "insertions/s | deletions/s | control loop s (all batches) | invariants |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:

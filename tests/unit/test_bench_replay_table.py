@@ -52,7 +52,8 @@ def test_a_small_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert row["invariants"] == dict.fromkeys(
         ("h_subgraph_of_g_with_g_weights", "same_components", "deltas_replay_to_h"), True
     )
-    assert "| default:K=8 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| invariants |" in out and "| default:K=8 |" in out and out.rstrip().endswith("| yes |")
     # the check sees a lost delta and an H that is not G's
     first = tmp_path / "w" / "delaunay-2^9-unit" / "default_K8" / "insert"
     deltas = (first / "deltas.jsonl").read_bytes().splitlines()
