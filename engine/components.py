@@ -27,10 +27,9 @@ class Components(NamedTuple):
     @staticmethod
     def build(n: int, labels: NDArray[np.int32], count: int) -> Components:
         """From a per-node labelling 0..count-1 (e.g. scipy's connected_components)."""
-        cap = max(16, int(n * 1.25))
-        label = np.zeros(cap, np.int32)
+        label = np.zeros(max(16, int(n * 1.25)), np.int32)
         label[:n] = labels
-        parent = np.arange(cap, dtype=np.int32)
+        parent = np.arange(max(16, count + count // 4), dtype=np.int32)  # grown by reserve
         meta = np.array([count, count], np.int64)
         return Components(label, parent, meta)
 
