@@ -67,6 +67,7 @@ def test_replay_outputs_agree(
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["batches"]) == 10 and metrics["summary"]["updates"] == 225 + 18
     assert metrics["summary"]["quality"]["kappa"] >= 1.0
+    assert metrics["summary"]["warmup_seconds"] > 0  # kernels loaded before the first batch
     assert [b["batch"] for b in metrics["batches"]] == list(range(10))
     lines = [orjson.loads(x) for x in (out / "deltas.jsonl").read_bytes().splitlines()]
     assert [d["batch"] for d in lines] == list(range(10))
