@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from bench.machine import machine_info
-from bench.runs import parse_run
+from bench.runs import graph_spec, parse_run
 from engine.config import EngineConfig
 from engine.edges import EdgeList, components, locate
 from engine.mmio import read_graph
@@ -168,22 +168,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for text in args.runs:
         parse_run(text)  # fail before any work
-    family, _, rest = args.graph.partition("-2^")
-    log2n, _, weights = rest.partition("-")
-    work = args.work / args.graph
+    spec = graph_spec(args.graph)
+    work = args.work / spec.name
     work.mkdir(parents=True, exist_ok=True)
-    generate = ["generate", family, "--nodes", str(2 ** int(log2n)), "--out", str(work / "g.mtx")]
+    weights = ["--weights", spec.weights] if spec.family == "delaunay" else []
     _sparsiflow(
-        *generate, "--updates", str(work / "u.jsonl"), *(["--weights", weights] * bool(weights))
+        *("generate", spec.family, "--nodes", str(spec.nodes), "--out", str(work / "g.mtx")),
+        *("--updates", str(work / "u.jsonl"), *weights),
     )
     counts = split_stream(work / "u.jsonl", work / "ins.jsonl", work / "del.jsonl")
     _sparsiflow("sparsify", str(work / "g.mtx"), "-o", str(work / "h0.mtx"))  # replay's start H
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"replay-{args.graph}.jsonl"
+    target = args.out / f"replay-{spec.name}.jsonl"
     rows = []
     with target.open("w") as sink:
         sink.write(
-            json.dumps({"graph": args.graph, "updates": counts, "machine": machine_info()}) + "\n"
+            json.dumps({"graph": spec.name, "updates": counts, "machine": machine_info()}) + "\n"
         )
         for text in args.runs:
             rows.append(_replay(text, work, counts))

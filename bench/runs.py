@@ -32,7 +32,7 @@ from engine.edges import EdgeList
 from engine.engine import Engine, warm_up
 from engine.quality import measure
 
-__all__ = ["parse_run", "run"]
+__all__ = ["graph_spec", "parse_run", "run"]
 
 
 def parse_run(text: str) -> EngineConfig:
@@ -98,7 +98,8 @@ def run(work: Workload, config: EngineConfig) -> dict[str, Any]:
     return out
 
 
-def _spec(name: str) -> GraphSpec:
+def graph_spec(name: str) -> GraphSpec:
+    """``FAMILY-2^K[-WEIGHTS]`` (e.g. ``delaunay-2^20-lognormal``) as a graph specification."""
     family, _, rest = name.partition("-2^")
     log2n, _, weights = rest.partition("-")
     return GraphSpec(family, int(log2n), weights or "unit")  # type: ignore[arg-type]
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     configs = [parse_run(text) for text in args.runs]
     for config in configs:
         warm_up(config)
-    spec = _spec(args.graph)
+    spec = graph_spec(args.graph)
     work = build_workload(spec.name, spec.build(), 0.25, 0.01, 10, 0.10)
     print(json.dumps({"graph": spec.name, "machine": machine_info()}), flush=True)
     for config in configs:
