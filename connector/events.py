@@ -26,10 +26,17 @@ class SourceRange:
 
 @dataclass(frozen=True, slots=True)
 class Kappa:
-    """A measured relative condition number and the method that measured it."""
+    """Kappa measured with a batch by ``method``: its ``value``, or None and why
+    (``unavailable``, a one-line reason whose first word, before any ``:``, is its kind)."""
 
-    value: float
+    value: float | None
     method: str
+    unavailable: str | None = None
+
+    @property
+    def failure_kind(self) -> str | None:
+        """The reason's kind (e.g. ``numerical_breakdown``), a bounded label; None if measured."""
+        return None if self.unavailable is None else self.unavailable.split(":", 1)[0]
 
 
 def encode_delta(
@@ -80,7 +87,8 @@ def encode_metrics(
         "engine_seconds": report.engine_seconds,
         "latency_seconds": latency_seconds,
         "kappa": None if kappa is None else kappa.value,
-        "kappa_method": None if kappa is None else kappa.method,
+        "kappa_method": None if kappa is None or kappa.value is None else kappa.method,
+        "kappa_unavailable": None if kappa is None else kappa.unavailable,
         "produced_at": produced_at,
     }
     return orjson.dumps(event)

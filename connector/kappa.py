@@ -14,7 +14,9 @@ from engine.edges import EdgeList
 from engine.engine import Engine
 from engine.kappa import KappaEstimator
 
-__all__ = ["KappaProbe", "dense_pair"]
+__all__ = ["INFINITE", "KappaProbe", "dense_pair"]
+
+INFINITE = "sparsifier_disconnected: H has more connected components than G (kappa is infinite)"
 
 Columns = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
@@ -39,10 +41,15 @@ class KappaProbe:
         self._estimator = KappaEstimator()
 
     def measure(self, engine: Engine) -> Kappa | None:
-        """Kappa of the engine's H against its G now; None without edges or when infinite."""
+        """Kappa of the engine's H against its G now (None when G has no edge), or the reason
+        there is none: the estimator's, or an infinite kappa (H has more components than G,
+        which the engine's invariants exclude). Raises nothing but programming errors."""
         g, h = dense_pair(engine.graph_edges(), engine.sparsifier_edges())
         if g.m == 0:
             return None
         estimate = self._estimator.update(g, h)
-        value = estimate.lambda_max
-        return Kappa(value, self.METHOD) if math.isfinite(value) else None
+        if estimate.reason is not None:
+            return Kappa(None, self.METHOD, estimate.reason)
+        if math.isinf(estimate.lambda_max):
+            return Kappa(None, self.METHOD, INFINITE)
+        return Kappa(estimate.lambda_max, self.METHOD)

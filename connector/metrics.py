@@ -98,10 +98,11 @@ class WorkerMetrics:
 
     Call from the worker: :meth:`record_consumed` per input record, :meth:`record_rejected` per
     record sent to the DLQ, :meth:`record_batch` once a batch's delta and metrics events are
-    delivered, :meth:`record_kappa` per kappa estimate, :meth:`set_consumer_lag` on each lag
-    poll, :meth:`record_checkpoint` after each checkpoint, :meth:`track_in_flight` around a
-    batch, :meth:`set_engine_info` / :meth:`set_kappa_bound` / :meth:`set_worker_up` on state
-    changes, :meth:`forget_graph` when a graph moves to another worker. The alerts rely on
+    delivered, :meth:`record_kappa` per kappa estimate, :meth:`record_measurement_failure` per
+    kappa that could not be measured, :meth:`set_consumer_lag` on each lag poll,
+    :meth:`record_checkpoint` after each checkpoint, :meth:`track_in_flight` around a batch,
+    :meth:`set_engine_info` / :meth:`set_kappa_bound` / :meth:`set_worker_up` on state changes,
+    :meth:`forget_graph` when a graph moves to another worker. The alerts rely on
     ``set_worker_up(True)`` once the agents run (0 pages), on ``record_checkpoint`` (none for 30
     minutes pages) and on ``set_consumer_lag`` (lag and no-progress alerts).
 
@@ -181,6 +182,11 @@ class WorkerMetrics:
         )
         self._kappa_bound = gauge(
             "kappa_bound", "Configured upper bound on kappa for alerting; 0 when none."
+        )
+        self._measurement_failures = counter(
+            "measurement_failures_total",
+            "Optional measurements (kappa) that failed; the batch went on without them.",
+            ("measurement", "reason"),
         )
         self._lag = gauge(
             "consumer_lag_records",
@@ -267,6 +273,11 @@ class WorkerMetrics:
             else:
                 self._kappa.labels(label).set(kappa)
                 self._kappa_time.labels(label).set(when)
+
+    def record_measurement_failure(self, measurement: str, reason: str) -> None:
+        """Count a failed optional ``measurement`` (e.g. ``kappa``) by the kind of ``reason``
+        (a bounded label such as ``numerical_breakdown``, not the full message)."""
+        self._measurement_failures.labels(measurement, reason).inc()
 
     @contextmanager
     def track_in_flight(self) -> Iterator[None]:

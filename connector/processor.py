@@ -37,6 +37,7 @@ from connector.positions import Position
 from connector.records import InputRecord, OutputRecord
 from connector.rejections import Reason, Rejected
 from connector.restore import HeldGraph, Restorer
+from engine.exceptions import failure_reason
 from engine.results import BatchReport
 from engine.updates import UpdateBatch
 
@@ -110,6 +111,7 @@ class Processor:
         self._log_end: dict[int, int] = {}  # per partition held: offset after its last delta
         self._active: set[int] = set()  # partitions recovered and being processed
         self._assigned: set[int] | None = None  # None until the first assignment is known
+        self._kappa_failed: set[str] = set()  # graphs whose failed kappa estimate was logged
 
     # --- stream -----------------------------------------------------------------------------
     async def on_record(self, record: InputRecord) -> None:
@@ -366,8 +368,10 @@ class Processor:
         self._handles += state.held
         state.held = []
         await self._deliver()
+        if kappa is not None and kappa.unavailable is not None:
+            self._kappa_unavailable(state.graph, kappa)
         if self._metrics is not None:
-            if kappa is not None:
+            if kappa is not None and kappa.value is not None:
                 self._metrics.record_kappa(state.graph, kappa.value)
             self._metrics.record_batch(
                 state.graph,
@@ -382,8 +386,21 @@ class Processor:
         batches measure kappa."""
         report = state.engine.apply(batch)
         every = self._kappa_every
-        kappa = state.kappa.measure(state.engine) if every and report.batch % every == 0 else None
+        kappa = _measure_kappa(state) if every and report.batch % every == 0 else None
         return report, kappa
+
+    def _kappa_unavailable(self, graph: str, kappa: Kappa) -> None:
+        """Count a kappa that could not be measured; log the first one of each graph."""
+        assert kappa.failure_kind is not None
+        if self._metrics is not None:
+            self._metrics.record_measurement_failure("kappa", kappa.failure_kind)
+        if graph not in self._kappa_failed:
+            self._kappa_failed.add(graph)
+            log.warning(
+                "graph %r: kappa not estimated (%s); the stream goes on, and later failures of "
+                "this graph are only counted in sparsiflow_measurement_failures_total",
+                graph, kappa.unavailable,
+            )  # fmt: skip
 
     async def _deliver(self) -> None:
         records, handles = self._outbox, self._handles
@@ -392,3 +409,12 @@ class Processor:
             await self._sink.deliver(records)
         if handles:
             await self._ack(handles)
+
+
+def _measure_kappa(state: GraphState) -> Kappa | None:
+    """The graph's kappa, or why not: a measurement is optional, so any failure of it becomes
+    a reason (``error: ...``) and never stops the batch it describes."""
+    try:
+        return state.kappa.measure(state.engine)
+    except Exception as exc:
+        return Kappa(None, state.kappa.METHOD, failure_reason("error", exc))

@@ -1,4 +1,5 @@
-"""The engine's error tree: one root, so callers can catch engine failures as a family."""
+"""The engine's error tree: one root, so callers can catch engine failures as a family; and
+the one-line form of a failure that is reported instead of raised."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ __all__ = [
     "GraphFormatError",
     "InvalidUpdateError",
     "SnapshotError",
+    "failure_reason",
 ]
 
 
@@ -29,3 +31,11 @@ class BackendUnavailableError(EngineError, RuntimeError):
 
 class SnapshotError(EngineError, ValueError):
     """An engine snapshot is corrupt, partial or of an unknown version."""
+
+
+def failure_reason(kind: str, exc: BaseException) -> str:
+    """A one-line reason ``kind: ExceptionName: message`` (message squeezed to one line and
+    at most 200 characters; left out when empty), for logs, metrics events and labels."""
+    message = " ".join(str(exc).split())[:200]
+    name = type(exc).__name__
+    return f"{kind}: {name}: {message}" if message else f"{kind}: {name}"

@@ -40,26 +40,31 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.linalg import eigh_tridiagonal
 
 from engine.edges import EdgeList, components
+from engine.exceptions import failure_reason
 from engine.pencil import Factor, Grounding, grounded_laplacian
 
 __all__ = ["KappaEstimate", "KappaEstimator"]
 
 _MIN_STEPS = 16  # Lanczos steps before a small residual is trusted (a warm start can fake one)
+_BREAKDOWN = 1e-10  # a new Lanczos vector below this share of |lambda| spans nothing new
+_REORTHOGONALIZE = 0.7  # a pass that keeps less of the vector's b-norm than this is repeated
+_NUMERICAL_ERRORS = (np.linalg.LinAlgError, ArithmeticError, RuntimeError, ValueError, MemoryError)
 
 
 @dataclass(frozen=True)
 class KappaEstimate:
-    """One estimate.
+    """One estimate, or the reason there is none.
 
     lambda_max: the largest Ritz value (a lower bound of the exact value; ``inf`` when H has
-        more components than G). vector: its Ritz vector on all n nodes (zero at one root per
-        component; only differences across edges matter), normalized so ``x' L_H x = 1``.
+        more components than G; NaN when not estimated). vector: its Ritz vector on all n nodes
+        (zero at one root per component; only differences across edges matter), normalized so
+        ``x' L_H x = 1`` (zeros when not estimated).
     residual: ``||L_H^{-1} L_G x - lambda x||_{L_H} / lambda``, the relative error bound.
     steps: Lanczos steps (solves with the factor) taken; refactorized: whether this call
     factorized L_H; seconds: wall time of the call.
+    reason: None for an estimate; else why there is none (e.g. ``non_finite_weight``).
     """
 
     lambda_max: float
@@ -68,6 +73,12 @@ class KappaEstimate:
     steps: int
     refactorized: bool
     seconds: float
+    reason: str | None = None
+
+    @property
+    def estimated(self) -> bool:
+        """Whether ``lambda_max`` is an estimate (finite or infinite), not a failure."""
+        return self.reason is None
 
 
 @dataclass(frozen=True)
@@ -103,24 +114,35 @@ class KappaEstimator:
         self._cache = None
 
     def update(self, graph: EdgeList, sparsifier: EdgeList) -> KappaEstimate:
-        """Estimate for G = ``graph`` and H = ``sparsifier`` (H a subgraph of G)."""
+        """Estimate for G = ``graph`` and H = ``sparsifier`` (H a subgraph of G).
+
+        Never raises on the pencil's numerics: a pair it cannot estimate (a weight that is not
+        finite and positive, a factorization or eigensolver failure) gives an estimate with
+        ``reason`` set and ``lambda_max`` NaN."""
         start = time.perf_counter()
         n = max(graph.n, sparsifier.n)
+        if not (_positive_finite(graph.w) and _positive_finite(sparsifier.w)):
+            return _unavailable("non_finite_weight", n, False, start)
         g, h = graph.with_nodes(n), sparsifier.with_nodes(n)
-        cache, refactorized = self._prepare(h)
-        ground = cache.ground
-        if ground.count > components(g)[0]:
-            return KappaEstimate(math.inf, np.zeros(n), 0.0, 0, refactorized, _since(start))
-        if cache.factor is None:
-            return KappaEstimate(1.0, np.zeros(n), 0.0, 0, refactorized, _since(start))
-        lg = grounded_laplacian(g, ground)
-        value, y, residual, steps = 0.0, self._start(ground, n), math.inf, 0
-        while steps < self.budget and residual > self.tol:
-            length = min(self.cycle, self.budget - steps, ground.size)
-            run = _lanczos(lg, cache.lh, cache.factor, y, length, self.tol)
-            value, y, residual = run.value, run.vector, run.residual
-            steps += run.steps
-        self._x = ground.expand(y)
+        refactorized = False
+        try:
+            cache, refactorized = self._prepare(h)
+            if cache.ground.count > components(g)[0]:
+                return KappaEstimate(math.inf, np.zeros(n), 0.0, 0, refactorized, _since(start))
+            if cache.factor is None:
+                return KappaEstimate(1.0, np.zeros(n), 0.0, 0, refactorized, _since(start))
+            value, y, residual, steps = self._iterate(g, cache)
+        except _NUMERICAL_ERRORS as exc:
+            self.refresh()
+            self._x = None
+            kind = (
+                "factorization_failed" if isinstance(exc, RuntimeError) else "numerical_breakdown"
+            )
+            return _unavailable(failure_reason(kind, exc), n, refactorized, start)
+        if not (math.isfinite(value) and math.isfinite(residual) and np.isfinite(y).all()):
+            self._x = None
+            return _unavailable("numerical_breakdown: non-finite Ritz pair", n, refactorized, start)
+        self._x = cache.ground.expand(y)
         return KappaEstimate(value, self._x, residual, steps, refactorized, _since(start))
 
     def ritz(
@@ -129,20 +151,45 @@ class KappaEstimator:
         """Ritz pairs of one ``steps``-step Lanczos run from a random start whose values exceed
         ``above``: a sketch of every bad direction at once, not only the worst. Returns the
         values and the vectors as rows of a (k, n) array, each with ``x' L_H x = 1`` (zero at
-        the grounded roots)."""
+        the grounded roots); none where the pencil cannot be estimated (see :meth:`update`)."""
         n = max(graph.n, sparsifier.n)
+        none = np.zeros(0), np.zeros((0, n))
+        if not (_positive_finite(graph.w) and _positive_finite(sparsifier.w)):
+            return none
         g, h = graph.with_nodes(n), sparsifier.with_nodes(n)
-        cache, _ = self._prepare(h)
-        if cache.factor is None:
-            return np.zeros(0), np.zeros((0, n))
-        lg = grounded_laplacian(g, cache.ground)
-        start = self._rng.standard_normal(cache.ground.size)
-        run = _lanczos(lg, cache.lh, cache.factor, start, min(steps, cache.ground.size), 0.0)
-        values, vectors = eigh_tridiagonal(run.alpha, run.beta[:-1])
+        try:
+            cache, _ = self._prepare(h)
+            if cache.factor is None:
+                return none
+            lg = grounded_laplacian(g, cache.ground)
+            start = self._rng.standard_normal(cache.ground.size)
+            run = _lanczos(lg, cache.lh, cache.factor, start, min(steps, cache.ground.size), 0.0)
+            values, vectors = _tridiagonal_eigh(run.alpha, run.beta[:-1])
+        except _NUMERICAL_ERRORS:
+            self.refresh()
+            return none
         pick = np.flatnonzero(values > above)[::-1]
         out = np.zeros((pick.shape[0], n))
         out[:, cache.ground.keep] = (run.basis.T @ vectors[:, pick]).T
+        if not np.isfinite(out).all():
+            return none
         return values[pick], out
+
+    def _iterate(self, g: EdgeList, cache: _Cache) -> tuple[float, NDArray[np.float64], float, int]:
+        """Restarted Lanczos runs until the residual is below ``tol``, the budget is spent or
+        a run spans an invariant subspace (then its Ritz values are exact)."""
+        assert cache.factor is not None
+        ground = cache.ground
+        lg = grounded_laplacian(g, ground)
+        value, y, residual, steps = 0.0, self._start(ground, ground.keep.shape[0]), math.inf, 0
+        while steps < self.budget and residual > self.tol:
+            length = min(self.cycle, self.budget - steps, ground.size)
+            run = _lanczos(lg, cache.lh, cache.factor, y, length, self.tol)
+            value, y, residual = run.value, run.vector, run.residual
+            steps += run.steps
+            if run.invariant:
+                break
+        return value, y, residual, steps
 
     def _prepare(self, h: EdgeList) -> tuple[_Cache, bool]:
         """The cache for H, factorizing grounded L_H unless H is unchanged since last time."""
@@ -169,7 +216,8 @@ class KappaEstimator:
 
 
 class _Krylov(NamedTuple):
-    """A Lanczos run: tridiagonal (alpha, beta), b-orthonormal basis rows, top Ritz pair."""
+    """A Lanczos run: tridiagonal (alpha, beta), b-orthonormal basis rows, top Ritz pair;
+    invariant: the basis spans an invariant subspace (breakdown, or the whole space)."""
 
     alpha: NDArray[np.float64]
     beta: NDArray[np.float64]
@@ -177,6 +225,7 @@ class _Krylov(NamedTuple):
     value: float
     vector: NDArray[np.float64]
     residual: float
+    invariant: bool
 
     @property
     def steps(self) -> int:
@@ -191,11 +240,16 @@ def _lanczos(
     steps: int,
     tol: float,
 ) -> _Krylov:
-    """Up to ``steps`` Lanczos steps for ``a x = lambda b x`` in the b-inner product (fully
-    reorthogonalized), stopping once the top Ritz pair's relative residual is below ``tol``
-    (``tol = 0`` runs every step)."""
+    """Up to ``steps`` Lanczos steps for ``a x = lambda b x`` in the b-inner product, stopping
+    once the top Ritz pair's relative residual is below ``tol`` (``tol = 0`` runs every step)
+    or the Krylov space stops growing.
+
+    Every new vector is b-orthogonalized against the whole basis, a second time when the
+    first pass cancelled most of it ("twice is enough"), so orthogonality holds to rounding
+    even where the operator is the identity (H = G) and each new vector is rounding noise."""
     a, b = a.T, b.T  # symmetric: the same arrays read as CSR, whose products are ~1.7x faster
-    basis = np.empty((steps, start.shape[0]))
+    size = start.shape[0]
+    basis = np.empty((steps, size))
     alpha = np.empty(steps)
     beta = np.zeros(steps)
     q = start / math.sqrt(start @ (b @ start))
@@ -204,22 +258,46 @@ def _lanczos(
         aq = a @ q
         alpha[j] = q @ aq
         r = factor.solve(aq) - alpha[j] * q - (beta[j - 1] * basis[j - 1] if j else 0.0)
-        r -= basis[: j + 1].T @ (basis[: j + 1] @ (b @ r))  # keep b-orthogonal to the basis
-        beta[j] = math.sqrt(max(r @ (b @ r), 0.0))
-        values, vectors = eigh_tridiagonal(
-            alpha[: j + 1], beta[:j], select="i", select_range=(j, j)
-        )
-        top, y = float(values[0]), vectors[:, 0]
-        residual = beta[j] * abs(y[-1]) / top
-        if (
-            (residual <= tol and j + 1 >= min(_MIN_STEPS, steps))
-            or j + 1 == steps
-            or beta[j] == 0.0
-        ):
+        before = math.sqrt(max(r @ (b @ r), 0.0))
+        for _ in range(2):
+            r -= basis[: j + 1].T @ (basis[: j + 1] @ (b @ r))  # b-orthogonal to the basis
+            beta[j] = math.sqrt(max(r @ (b @ r), 0.0))
+            if beta[j] > _REORTHOGONALIZE * before:
+                break
+            before = beta[j]
+        values, vectors = _tridiagonal_eigh(alpha[: j + 1], beta[:j])
+        top, y = float(values[-1]), vectors[:, -1]
+        scale = max(abs(float(values[0])), abs(top))
+        invariant = beta[j] <= _BREAKDOWN * scale or j + 1 == size
+        residual = 0.0 if invariant else beta[j] * abs(y[-1]) / top
+        if (residual <= tol and j + 1 >= min(_MIN_STEPS, steps)) or j + 1 == steps or invariant:
             k = j + 1
-            return _Krylov(alpha[:k], beta[:k], basis[:k], top, basis[:k].T @ y, float(residual))
+            return _Krylov(
+                alpha[:k], beta[:k], basis[:k], top, basis[:k].T @ y, float(residual), invariant
+            )
         q = r / beta[j]
     raise AssertionError("unreachable: the loop returns at its last step")
+
+
+def _tridiagonal_eigh(
+    diagonal: NDArray[np.float64], off: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """All eigenpairs (ascending) of a small symmetric tridiagonal matrix.
+
+    Dense LAPACK ``syevd`` on the (at most a few hundred square) matrix: microseconds, and it
+    converges on the near-diagonal matrices a breakdown produces, where the bisection of
+    ``scipy.linalg.eigh_tridiagonal(select=...)`` (``stebz``) failed (scipy 1.17, H = G)."""
+    t = np.diag(diagonal) + np.diag(off, 1) + np.diag(off, -1)
+    values, vectors = np.linalg.eigh(t)
+    return values, vectors
+
+
+def _positive_finite(weights: NDArray[np.float64]) -> bool:
+    return bool(np.all(np.isfinite(weights) & (weights > 0)))
+
+
+def _unavailable(reason: str, n: int, refactorized: bool, start: float) -> KappaEstimate:
+    return KappaEstimate(math.nan, np.zeros(n), math.inf, 0, refactorized, _since(start), reason)
 
 
 def _since(start: float) -> float:

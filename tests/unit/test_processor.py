@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import orjson
 import pytest
 from contract_oracle import validator
@@ -208,3 +209,102 @@ def test_worker_metrics_are_recorded() -> None:
     assert value("sparsiflow_batches_total", {"graph": "g"}) == 1
     assert value("sparsiflow_graph_edges", {"graph": "g"}) == 2
     assert value("sparsiflow_batches_in_flight") == 0
+
+
+def _kappa_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, failure: Exception | None
+) -> tuple[Log, dict[str, float | None]]:
+    """Three batches of a path with kappa due after each; ``failure``: what measuring raises
+    (None: the real probe). Returns the log and the measurement-failure counts by reason."""
+    from prometheus_client import CollectorRegistry
+
+    from connector.kappa import KappaProbe
+    from connector.metrics import WorkerMetrics
+
+    if failure is not None:
+
+        def broken(self: KappaProbe, engine: Engine) -> None:
+            raise failure
+
+        monkeypatch.setattr(KappaProbe, "measure", broken)
+    registry, log, clock = CollectorRegistry(), Log(), Clock()
+    proc = Processor(
+        graphs=GraphTable(lambda g: Engine(graph_id=g), BatchPolicy(2, 1.0), GraphLimits(), clock),
+        topics=TOPICS,
+        sink=log,
+        ack=log.ack,
+        executor=ThreadPoolExecutor(1),
+        metrics=WorkerMetrics(registry),
+        kappa_every=1,
+    )
+
+    async def run() -> None:
+        for i in range(6):
+            await proc.on_record(insert(i, i, i + 1))
+
+    with caplog.at_level("WARNING", logger="connector.processor"):
+        asyncio.run(run())
+    counts = {
+        reason: registry.get_sample_value(
+            "sparsiflow_measurement_failures_total", {"measurement": "kappa", "reason": reason}
+        )
+        for reason in ("error", "numerical_breakdown")
+    }
+    return log, counts
+
+
+def test_kappa_is_published_with_each_batch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, counts = _kappa_run(monkeypatch, caplog, None)
+    events = [orjson.loads(r.value) for r in log.delivered("metrics")]
+    assert [e["kappa"] for e in events] == [pytest.approx(1.0)] * 3  # H = G on a path
+    assert {e["kappa_method"] for e in events} == {"lanczos"}
+    assert {e["kappa_unavailable"] for e in events} == {None}
+    assert counts == {"error": None, "numerical_breakdown": None}
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (RuntimeError("injected\nfailure"), "error: RuntimeError: injected failure"),
+        (MemoryError(), "error: MemoryError"),
+    ],
+)
+def test_a_failed_kappa_estimate_never_stops_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: Exception,
+    reason: str,
+) -> None:
+    log, counts = _kappa_run(monkeypatch, caplog, failure)
+    deltas = [orjson.loads(r.value) for r in log.delivered("deltas")]
+    events = [orjson.loads(r.value) for r in log.delivered("metrics")]
+    assert [d["batch"] for d in deltas] == [0, 1, 2]
+    assert log.acked() == list(range(6))
+    for event in events:
+        assert validator("quality-metrics").is_valid(event), event
+        assert event["kappa"] is None and event["kappa_method"] is None
+        assert event["kappa_unavailable"] == reason
+    assert counts == {"error": 3.0, "numerical_breakdown": None}
+    (warning,) = caplog.records  # once per graph, with the reason
+    assert "'g'" in warning.getMessage() and reason in warning.getMessage()
+
+
+def test_an_estimate_the_estimator_declines_is_published_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The estimator's own "not estimated" outcome (here: a LAPACK failure inside it)."""
+    from engine import kappa
+
+    def no_eigenvalues(*_: object) -> None:
+        raise np.linalg.LinAlgError("eigenvalues did not converge")
+
+    monkeypatch.setattr(kappa, "_tridiagonal_eigh", no_eigenvalues)
+    log, counts = _kappa_run(monkeypatch, caplog, None)
+    events = [orjson.loads(r.value) for r in log.delivered("metrics")]
+    expected = "numerical_breakdown: LinAlgError: eigenvalues did not converge"
+    assert [e["kappa_unavailable"] for e in events] == [expected] * 3
+    assert counts == {"error": None, "numerical_breakdown": 3.0}
+    assert log.acked() == list(range(6))
