@@ -89,7 +89,7 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
         log("rebuilding H and G from the topics (sparsiflow materialize) ...")
         summary = _quality(conf, topics, options.graph, log)
         if worker.stop() != 0:
-            raise RuntimeError(f"the worker did not stop cleanly:\n{worker.tail()}")
+            raise RuntimeError(f"the worker did not stop cleanly:\n{worker.diagnosis()}")
         lat = np.array(progress.latencies or [0.0])
         summary |= {
             "updates": len(updates),
@@ -180,7 +180,7 @@ def _follow(
     try:
         while sender.is_alive() or covered < progress.last_offset:
             if time.monotonic() > deadline or not worker.alive():
-                raise RuntimeError(f"the worker stalled or died:\n{worker.tail()}")
+                raise RuntimeError(f"the worker stalled or died:\n{worker.diagnosis()}")
             msg = consumer.poll(0.2)
             if msg is not None and msg.error() is None and msg.key() == graph.encode():
                 event = orjson.loads(msg.value() or b"{}")

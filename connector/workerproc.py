@@ -4,6 +4,7 @@ environment, stopped gracefully (SIGTERM) or killed."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["WorkerProcess", "worker_env"]
+__all__ = ["WorkerProcess", "first_error", "worker_env"]
+
+_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [^]]*\] \[\d+\] \[(\w+)\]")
+"""Start of one log record in the worker's format: ``[date time] [pid] [LEVEL] ...``."""
+_FAILURE_LEVELS = {"ERROR", "CRITICAL"}
+
+
+def first_error(log: str, lines: int = 40) -> str:
+    """The first failure in a worker log: its first ERROR or CRITICAL record, or uncaught
+    traceback, with the lines under it up to the next record (a long traceback keeps its first
+    line and its last ``lines - 1``, which end in the exception); a note when there is none."""
+    rows = log.splitlines()
+    for i, line in enumerate(rows):
+        record = _RECORD.match(line)
+        if line.startswith("Traceback (") or (record and record.group(1) in _FAILURE_LEVELS):
+            end = next((k for k in range(i + 1, len(rows)) if _RECORD.match(rows[k])), len(rows))
+            block = rows[i:end]
+            if len(block) > lines:
+                block = [block[0], "  ...", *block[-(lines - 1) :]]
+            return "\n".join(block)
+    return "(no ERROR record or traceback in the worker log)"
 
 
 def worker_env(bootstrap: str, topics: dict[str, str], group: str, **extra: str) -> dict[str, str]:
@@ -33,16 +54,18 @@ def worker_env(bootstrap: str, topics: dict[str, str], group: str, **extra: str)
 
 @dataclass
 class WorkerProcess:
-    """``python -m connector worker`` with ``env``; its output goes to ``log``."""
+    """``command`` (default ``python -m connector worker``) with ``env``; its output goes to
+    ``log``."""
 
     env: dict[str, str]
     log: Path
+    command: tuple[str, ...] = (sys.executable, "-m", "connector", "worker")
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> WorkerProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "connector", "worker"],
+                self.command,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -79,12 +102,20 @@ class WorkerProcess:
             if ready():
                 return
             if not self.alive():
-                raise AssertionError(f"worker exited while waiting for {what}:\n{self.tail()}")
+                raise AssertionError(f"worker exited while waiting for {what}:\n{self.diagnosis()}")
             time.sleep(0.5)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{self.tail()}")
+        raise AssertionError(
+            f"timed out after {timeout:.0f}s waiting for {what}:\n{self.diagnosis()}"
+        )
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def diagnosis(self, tail: int = 1500) -> str:
+        """What a failure message should show: the log's first ERROR (or CRITICAL) record with
+        the traceback under it, then the log's last ``tail`` characters."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return first_error(text) + "\n--- log tail ---\n" + text[-tail:]
 
     def __enter__(self) -> WorkerProcess:
         return self.start()

@@ -34,8 +34,14 @@ def http_get(url: str) -> bytes:
         return bytes(response.read())
 
 
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll ``check`` until it returns something truthy (connection errors count as not yet)."""
+def wait_for(
+    check: Callable[[], T | None],
+    what: str,
+    timeout: float = 60.0,
+    explain: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something truthy (connection errors count as not yet);
+    on time-out, fail with ``explain()`` (e.g. the worker log's first error) in the message."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -45,7 +51,8 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60.0) ->
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f":\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(0.5)
 
 

@@ -131,7 +131,7 @@ def two_graph_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
                 120,
                 f"{graph} deltas",
             )
-        assert worker.stop() == 0, worker.tail()
+        assert worker.stop() == 0, worker.diagnosis()
     yield Run(kafka_bootstrap, topics, expected, {g: plan[g][0] for g in streams})
 
 
@@ -264,7 +264,7 @@ def test_bad_input_goes_to_the_dlq_with_reasons_and_good_input_flows(
         )
         samples: dict[str, float] = {}
         worker.wait_until(lambda: _scrape(worker, samples), 30, "the consumer-lag gauge")
-        assert worker.stop() == 0, worker.tail()
+        assert worker.stop() == 0, worker.diagnosis()
     assert samples["sparsiflow_events_consumed_total"] == len(items)
     assert sum(
         v for k, v in samples.items() if k.startswith("sparsiflow_events_rejected_total")
@@ -297,7 +297,7 @@ def test_worker_exits_cleanly_on_sigterm_while_idle(kafka_bootstrap: str, tmp_pa
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     worker.wait_until(lambda: topics["dlq"] in admin.list_topics(timeout=10).topics, 60, "topics")
     time.sleep(2)
-    assert worker.stop(timeout=60) == 0, worker.tail()
+    assert worker.stop(timeout=60) == 0, worker.diagnosis()
     meta = admin.list_topics(timeout=10).topics
     assert all(len(meta[topics[k]].partitions) == 2 for k in ("deltas", "metrics", "dlq"))
 
@@ -317,7 +317,7 @@ def test_sigterm_mid_stream_publishes_open_batches_then_commits(
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     worker.wait_until(lambda: _covered(kafka_bootstrap, topics, "p", 0), 60, "a first delta")
     stopping = time.monotonic()
-    assert worker.stop(timeout=60) == 0, worker.tail()
+    assert worker.stop(timeout=60) == 0, worker.diagnosis()
     assert time.monotonic() - stopping < 30  # open batches closed at once, not at their deadline
     state = _state(kafka_bootstrap, topics, "p", with_input=False)
     covered = state.sources[-1]["last_offset"]

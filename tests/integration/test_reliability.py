@@ -119,7 +119,7 @@ def test_sigkilled_worker_loses_nothing_and_never_contradicts_a_delta(
     feeder.join()
     assert not feeder.errors, feeder.errors
     worker.wait_until(_covered(kafka_bootstrap, topics, feeder.last), 180, "the last deltas")
-    assert worker.stop() == 0, worker.tail()
+    assert worker.stop() == 0, worker.diagnosis()
     assert torn and b"skipping checkpoint" in worker.log.read_bytes()
     log = check_final_state(kafka_bootstrap, topics, streams, final_engines(state, topics))
     report = {
@@ -162,12 +162,12 @@ def test_two_workers_share_partitions_and_one_leaves_mid_stream(
         120, "deltas from both workers",
     )  # fmt: skip
     assert feeder.is_alive(), "the stream ended before the first worker left"
-    assert first.stop() == 0, first.tail()
+    assert first.stop() == 0, first.diagnosis()
     second.wait_until(lambda: {p for p, _ in _recoveries(second, 0)} == {0, 1}, 120, "takeover")
     feeder.join()
     assert not feeder.errors, feeder.errors
     second.wait_until(_covered(kafka_bootstrap, topics, feeder.last), 180, "the last deltas")
-    assert second.stop() == 0, second.tail()
+    assert second.stop() == 0, second.diagnosis()
     log = check_final_state(kafka_bootstrap, topics, streams, final_engines(states[1], topics))
     assert log.conflicts == 0
 
@@ -203,7 +203,7 @@ def test_poison_records_at_one_percent_never_stall_progress(
             lambda: len(list(read_topic({"bootstrap.servers": kafka_bootstrap}, topics["dlq"])))
             >= count, 60, "the DLQ",
         )  # fmt: skip
-        assert worker.stop() == 0, worker.tail()
+        assert worker.stop() == 0, worker.diagnosis()
     dlq = list(read_topic({"bootstrap.servers": kafka_bootstrap}, topics["dlq"]))
     assert len(dlq) == count
     expected = {reason for reason, _ in corpus[: min(count, len(corpus))]}

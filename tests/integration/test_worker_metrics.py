@@ -6,8 +6,6 @@ of our metrics."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +15,8 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_server import free_port, http_get, run_prometheus, wait_for
 from promql_sources import missing_metrics, promtool_check_metrics
+
+from connector.workerproc import WorkerProcess, worker_env
 
 GRAPH = "g1"
 EDGES = 40  # a path 1-2-...-41: every edge is critical, so H == G
@@ -42,42 +42,30 @@ def worker(
     unique_name: Callable[[str], str],
     create_topic: Callable[..., str],
     tmp_path: Path,
-) -> Iterator[tuple[str, str]]:
-    """A worker on fresh topics; yields (its /metrics URL, its input topic)."""
+) -> Iterator[tuple[str, str, WorkerProcess]]:
+    """A worker on fresh topics; yields (its /metrics URL, its input topic, the process)."""
     topics = {
-        flag: create_topic(unique_name(flag), partitions=2 if flag == "INPUT" else 1)
-        for flag in ("INPUT", "DELTAS", "METRICS", "DLQ")
+        kind: create_topic(unique_name(kind), partitions=2 if kind == "input" else 1)
+        for kind in ("input", "deltas", "metrics", "dlq")
     }
     port = free_port()
     state = tmp_path / "state" / "worker"  # missing: the worker creates it
-    env = {
-        **os.environ,
-        **{f"SPARSIFLOW_{flag}_TOPIC": name for flag, name in topics.items()},
-        "SPARSIFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "SPARSIFLOW_GROUP_ID": unique_name("group"),
-        "SPARSIFLOW_METRICS_PORT": str(port),
-        "SPARSIFLOW_STATE_DIR": str(state),
-        "SPARSIFLOW_KAPPA_EVERY": "1",
-        "SPARSIFLOW_CHECKPOINT_EVERY_BATCHES": "1",
-    }
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sparsiflow"), "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}/metrics", topics["INPUT"]
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    assert process.returncode == 0, log_path.read_text()[-4000:]
+    env = worker_env(
+        kafka_bootstrap,
+        topics,
+        unique_name("group"),
+        metrics_port=str(port),
+        state_dir=str(state),
+        kappa_every="1",  # H = G on a path: the shape where the estimator once failed
+        checkpoint_every_batches="1",
+    )
+    command = (str(Path(sys.executable).parent / "sparsiflow"), "worker")  # the user's command
+    process = WorkerProcess(env, tmp_path / "worker.log", command).start()
+    try:
+        yield f"http://127.0.0.1:{port}/metrics", topics["input"], process
+    finally:
+        code = process.stop()
+    assert code == 0, process.diagnosis()
 
 
 def produce(bootstrap: str, topic: str) -> None:
@@ -92,10 +80,11 @@ def produce(bootstrap: str, topic: str) -> None:
 
 
 def test_worker_metrics_follow_the_stream(
-    worker: tuple[str, str], kafka_bootstrap: str, tmp_path: Path
+    worker: tuple[str, str, WorkerProcess], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    url, input_topic = worker
-    before = samples(wait_for(lambda: http_get(url).decode(), "the worker's /metrics", 120))
+    url, input_topic, process = worker
+    why = process.diagnosis
+    before = samples(wait_for(lambda: http_get(url).decode(), "the worker's /metrics", 120, why))
     assert value(before, "sparsiflow_events_consumed_total") == 0
     produce(kafka_bootstrap, input_topic)
 
@@ -106,7 +95,7 @@ def test_worker_metrics_follow_the_stream(
         edges = value(found, "sparsiflow_graph_edges", graph=GRAPH) == EDGES
         return found if done and edges else None
 
-    after = wait_for(settled, "the worker to process the records", 120)
+    after = wait_for(settled, "the worker to process the records", 120, why)
     rejected = "sparsiflow_events_rejected_total"
     assert value(after, rejected, reason="malformed_json") == 1
     assert value(after, rejected, reason="self_loop") == 1
@@ -116,6 +105,7 @@ def test_worker_metrics_follow_the_stream(
     assert (value(after, "sparsiflow_batches_total", graph=GRAPH) or 0) >= 1
     assert (value(after, "sparsiflow_event_to_delta_seconds_count") or 0) >= 1
     assert value(after, "sparsiflow_worker_up") == 1
+    assert value(after, "sparsiflow_kappa", graph=GRAPH) == pytest.approx(1.0)  # H = G
     (info,) = [dict(labels) for name, labels in after if name == "sparsiflow_engine_info"]
     assert info["backend"] in {"numba", "numpy", "cupy"}  # what "auto" resolved to
 
@@ -124,7 +114,7 @@ def test_worker_metrics_follow_the_stream(
         body = http_get(url)
         return body if b"sparsiflow_consumer_lag_records{" in body else None
 
-    body = wait_for(lagged, "the consumer-lag gauge", 60)
+    body = wait_for(lagged, "the consumer-lag gauge", 60, why)
     assert missing_metrics(body.decode()) == {}
     scraped = samples(body.decode())
     assert (value(scraped, "sparsiflow_checkpoint_duration_seconds_count") or 0) >= 1
