@@ -6,17 +6,39 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev test test-unit test-integration lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector gpu-wheels clean
+
+# Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
+# that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
+UV_DIR := .cache/uv
+UV := $(UV_DIR)/bin/uv
+COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes
+LATEST := .venv-latest
 
 dev: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-system-tools.sh
+$(UV): requirements/uv.txt
+	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+		--require-hashes --no-deps --upgrade --target $(UV_DIR) -r requirements/uv.txt
+	@touch $@
+
+$(STAMP): pyproject.toml requirements/dev.txt scripts/install-system-tools.sh $(UV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(UV) pip sync -q --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	scripts/install-system-tools.sh
 	$(BIN)/python -c 'from connector.devbroker import ensure_broker_jars as e; print("kafka jars:", e())'
 	@touch $@
+
+# Refresh every lock to the newest versions pyproject.toml allows (dev.txt first: the others
+# are constrained to its versions, so every image runs what the tests ran).
+lock: $(UV)
+	$(COMPILE) --upgrade pyproject.toml requirements/build.in --extra dev --extra bench \
+		-o requirements/dev.txt
+	$(COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/runtime.txt
+	$(COMPILE) pyproject.toml --extra gpu -c requirements/dev.txt -o requirements/gpu.txt
+	$(COMPILE) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
+	$(COMPILE) --upgrade requirements/uv.in -o requirements/uv.txt
 
 test: dev
 	$(BIN)/pytest
@@ -26,6 +48,14 @@ test-unit: dev
 
 test-integration: dev
 	$(BIN)/pytest tests/integration
+
+# The unit tests on the newest versions pyproject.toml allows, in a separate venv: drift shows
+# up here (with the versions that moved) before `make lock` takes it.
+test-latest: $(UV)
+	rm -rf $(LATEST) && $(PYTHON) -m venv --without-pip $(LATEST)
+	$(UV) pip install -q --python $(LATEST)/bin/python --upgrade -e '.[dev,bench]'
+	$(UV) pip freeze -q --python $(LATEST)/bin/python | $(LATEST)/bin/python scripts/lock_drift.py requirements/dev.txt
+	$(LATEST)/bin/pytest tests/unit -q -p no:cacheprovider
 
 lint: dev
 	$(BIN)/ruff check .
@@ -71,4 +101,4 @@ gpu-wheels:
 		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 $(GPU_CHECK_DEPS)
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

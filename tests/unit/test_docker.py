@@ -78,8 +78,10 @@ def test_images_are_multi_stage_non_root_and_health_checked(variant: str) -> Non
     assert "SPARSIFLOW_METRICS_PORT=9108" in text
     assert "EXPOSE 9108" in text
     assert 'ENTRYPOINT ["sparsiflow"]' in text
-    install = '".[gpu]"' if variant == "cuda" else "pip install ."
-    assert install in text
+    lock = "gpu.txt" if variant == "cuda" else "runtime.txt"
+    assert f"pip install --require-hashes --no-deps -r requirements/{lock}" in text
+    assert "pip install --require-hashes --no-deps -r requirements/build.txt" in text
+    assert "pip install --no-deps /tmp/wheel/*.whl" in text  # the package, without resolving
 
 
 def test_dockerignore_sends_only_the_package_sources() -> None:
@@ -89,6 +91,9 @@ def test_dockerignore_sends_only_the_package_sources() -> None:
     ]  # fmt: skip
     assert lines[0] == "*"
     assert {"!pyproject.toml", "!README.md", "!engine/", "!connector/", "!schemas/"} <= set(lines)
+    assert {"!requirements/runtime.txt", "!requirements/gpu.txt", "!requirements/build.txt"} <= (
+        set(lines)
+    )
 
 
 def test_compose_file_follows_the_compose_specification() -> None:
