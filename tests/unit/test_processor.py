@@ -11,10 +11,13 @@ import numpy as np
 import orjson
 import pytest
 from contract_oracle import validator
+from prometheus_client import CollectorRegistry
 
 from connector.batcher import BatchPolicy
 from connector.dlq import read_dlq_headers
 from connector.graphs import GraphLimits, GraphTable
+from connector.kappa import KappaProbe
+from connector.metrics import WorkerMetrics
 from connector.processor import OutputTopics, Processor, ProcessorFailedError
 from connector.records import InputRecord, OutputRecord
 from engine.engine import Engine
@@ -55,7 +58,14 @@ class Log:
 TOPICS = OutputTopics("deltas", "metrics", "dlq")
 
 
-def make(log: Log, clock: Clock, max_size: int = 4, limits: GraphLimits | None = None) -> Processor:
+def make(
+    log: Log,
+    clock: Clock,
+    max_size: int = 4,
+    limits: GraphLimits | None = None,
+    metrics: WorkerMetrics | None = None,
+    kappa_every: int = 0,
+) -> Processor:
     return Processor(
         graphs=GraphTable(
             lambda g: Engine(graph_id=g), BatchPolicy(max_size, 1.0), limits or GraphLimits(), clock
@@ -64,6 +74,8 @@ def make(log: Log, clock: Clock, max_size: int = 4, limits: GraphLimits | None =
         sink=log,
         ack=log.ack,
         executor=ThreadPoolExecutor(1),
+        metrics=metrics,
+        kappa_every=kappa_every,
         wall_clock=lambda: 1000.0,
     )
 
@@ -182,20 +194,9 @@ def test_drain_publishes_open_batches_with_contiguous_numbers() -> None:
 
 
 def test_worker_metrics_are_recorded() -> None:
-    from prometheus_client import CollectorRegistry
-
-    from connector.metrics import WorkerMetrics
-
     registry = CollectorRegistry()
     log, clock = Log(), Clock()
-    proc = Processor(
-        graphs=GraphTable(lambda g: Engine(graph_id=g), BatchPolicy(2, 1.0), GraphLimits(), clock),
-        topics=TOPICS,
-        sink=log,
-        ack=log.ack,
-        executor=ThreadPoolExecutor(1),
-        metrics=WorkerMetrics(registry),
-    )
+    proc = make(log, clock, max_size=2, metrics=WorkerMetrics(registry))
 
     async def run() -> None:
         await proc.on_record(insert(0, 1, 2))
@@ -216,11 +217,6 @@ def _kappa_run(
 ) -> tuple[Log, dict[str, float | None]]:
     """Three batches of a path with kappa due after each; ``failure``: what measuring raises
     (None: the real probe). Returns the log and the measurement-failure counts by reason."""
-    from prometheus_client import CollectorRegistry
-
-    from connector.kappa import KappaProbe
-    from connector.metrics import WorkerMetrics
-
     if failure is not None:
 
         def broken(self: KappaProbe, engine: Engine) -> None:
@@ -228,15 +224,7 @@ def _kappa_run(
 
         monkeypatch.setattr(KappaProbe, "measure", broken)
     registry, log, clock = CollectorRegistry(), Log(), Clock()
-    proc = Processor(
-        graphs=GraphTable(lambda g: Engine(graph_id=g), BatchPolicy(2, 1.0), GraphLimits(), clock),
-        topics=TOPICS,
-        sink=log,
-        ack=log.ack,
-        executor=ThreadPoolExecutor(1),
-        metrics=WorkerMetrics(registry),
-        kappa_every=1,
-    )
+    proc = make(log, clock, max_size=2, metrics=WorkerMetrics(registry), kappa_every=1)
 
     async def run() -> None:
         for i in range(6):
