@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements/dev.txt scripts/install-system-tools.sh $(
 	$(UV) pip sync -q --python $(BIN)/python --require-hashes requirements/dev.txt
 	$(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	scripts/install-system-tools.sh
-	$(BIN)/python -c 'from connector.devbroker import ensure_broker_jars as e; print("kafka jars:", e())'
+	$(BIN)/python -c 'from sparsiflow.connector.kafka.devbroker import ensure_broker_jars as e; print("kafka jars:", e())'
 	@touch $@
 
 # Refresh every lock to the newest versions pyproject.toml allows (dev.txt first: the others
@@ -70,10 +70,10 @@ demo: dev
 	$(BIN)/sparsiflow demo
 
 kafka-up: dev
-	@$(BIN)/python -m connector.devbroker up
+	@$(BIN)/python -m sparsiflow.connector.kafka.devbroker up
 
 kafka-down: dev
-	@$(BIN)/python -m connector.devbroker down
+	@$(BIN)/python -m sparsiflow.connector.kafka.devbroker down
 
 # Engine benchmarks run on one core (DESIGN.md section 9): no BLAS, OpenMP or Numba threads.
 ONE_CORE := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1

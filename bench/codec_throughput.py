@@ -17,7 +17,7 @@ import time
 import numpy as np
 import orjson
 
-from connector.codec import Decoded, decode
+from sparsiflow.connector.wire.edge_updates import Decoded, decode
 
 
 def _records(n: int, batch: int, rng: np.random.Generator) -> tuple[list[bytes], list[bytes]]:

@@ -17,11 +17,11 @@ from bench.matching import (
 from bench.profiles import Profile
 from bench.series import KappaProbe, Policy, Series, run_engine, run_rebuild
 from bench.workload import Workload
-from engine.bootstrap import static_sparsifier
-from engine.config import EngineConfig, Mode
-from engine.edges import EdgeList
-from engine.offline import replay, start_engine
-from engine.quality import measure
+from sparsiflow.engine.bootstrap import static_sparsifier
+from sparsiflow.engine.config import EngineConfig, Mode
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.offline import replay, start_engine
+from sparsiflow.engine.quality.exact import measure
 
 __all__ = ["MODES", "compare_graph", "sweep_point"]
 

@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from connector.materialize import read_topic
-from connector.produce import produce
-from connector.workerproc import WorkerProcess, worker_env
-from engine.generate import delaunay
-from engine.streams import update_stream
-from engine.updates import UpdateBatch
+from sparsiflow.connector.downstream.materialize import read_topic
+from sparsiflow.connector.kafka.produce import produce
+from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import update_stream
 
 PER_RECORD = 1000
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-connector-"))
     broker = None
     if args.bootstrap_servers is None:
-        from connector.devbroker import LocalKafka
+        from sparsiflow.connector.kafka.devbroker import LocalKafka
 
         broker = LocalKafka(workdir=workdir / "kafka")
         broker.start()

@@ -1,4 +1,5 @@
-"""The online kappa estimator (``engine.kappa.KappaEstimator``) against the exact kappa.
+"""The online kappa estimator (``sparsiflow.engine.quality.estimator.KappaEstimator``) against the
+exact kappa.
 
 Three kinds of call are measured: ``cold`` (a fresh estimator: ordering and factorizing L_H,
 Lanczos from noise) at each tolerance; ``warm-unchanged`` (the same pair again: cached factor,
@@ -13,8 +14,8 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from engine.edges import EdgeList
-from engine.kappa import KappaEstimator
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.quality.estimator import KappaEstimator
 
 __all__ = ["check_estimator", "summarize"]
 

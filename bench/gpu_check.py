@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends import make_backend
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.generate import delaunay
-from engine.insertion import needs_walks
-from engine.rng import update_keys
-from engine.streams import update_stream
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.rules.insertion import needs_walks
+from sparsiflow.engine.walks.backends import make_backend
+from sparsiflow.engine.walks.rng import update_keys
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import update_stream
 
 __all__ = ["main"]
 

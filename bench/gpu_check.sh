@@ -18,6 +18,6 @@ if ! "$venv/bin/python" -c 'import engine, cupy, pytest, hypothesis' 2>/dev/null
   "$venv/bin/pip" install -q --no-index --find-links "$wheels" --no-deps --no-build-isolation -e .
 fi
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.cache/numba}"
-"$venv/bin/python" -c 'from engine.backends import cupy_usable; assert cupy_usable(), "no usable CUDA device through CuPy"'
+"$venv/bin/python" -c 'from sparsiflow.engine.walks.backends import cupy_usable; assert cupy_usable(), "no usable CUDA device through CuPy"'
 "$venv/bin/python" -m pytest -q -m gpu -p no:cacheprovider tests/unit/test_backends.py
 "$venv/bin/python" -m bench.gpu_check --exponents 20 22

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from engine.edges import EdgeList
-from engine.generate import Weights, delaunay, fem_mesh, grid_circuit, power_law
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.workloads.families import Weights, delaunay, fem_mesh, grid_circuit, power_law
 
 __all__ = ["PROFILES", "Family", "GraphSpec", "Profile"]
 

@@ -30,9 +30,9 @@ import orjson
 
 from bench.machine import machine_info
 from bench.runs import graph_spec, parse_run
-from engine.config import EngineConfig
-from engine.edges import EdgeList, components, locate
-from engine.mmio import read_graph
+from sparsiflow.connector.wire.matrix_market import read_graph
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.graph.edges import EdgeList, components, locate
 
 __all__ = ["cli_flags", "replay_holds", "split_stream"]
 
@@ -42,7 +42,7 @@ _BATCHES = 10
 def _sparsiflow(*args: str) -> None:
     """Run one ``sparsiflow`` command, echoing it; fail loudly."""
     print("+ sparsiflow", " ".join(args), file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "connector", *args], check=True)
+    subprocess.run([sys.executable, "-m", "sparsiflow", *args], check=True)
 
 
 def cli_flags(config: EngineConfig) -> list[str]:
@@ -125,7 +125,7 @@ def _replay(text: str, work: Path, counts: tuple[int, int]) -> dict[str, Any]:
         [
             sys.executable,
             "-m",
-            "connector",
+            "sparsiflow",
             "quality",
             "--graph",
             final_g,

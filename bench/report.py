@@ -97,8 +97,9 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Online kappa estimator (`engine.kappa.KappaEstimator`) against the exact lambda_max: "
-        "relative error (the estimate is a lower bound) and seconds per call.",
+        "Online kappa estimator (`sparsiflow.engine.quality.estimator.KappaEstimator`) against "
+        "the exact lambda_max: relative error (the estimate is a lower bound) and seconds per "
+        "call.",
         "",
         "| nodes | call | tol | calls | max error | median error | median seconds |",
         "|---|---|---|---|---|---|---|",

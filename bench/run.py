@@ -28,7 +28,7 @@ from bench.report import headline, markdown
 from bench.schema import SCHEMA_ID, json_ready, validate
 from bench.series import warm_up
 from bench.workload import build_workload
-from engine.config import EngineConfig
+from sparsiflow.engine.config import EngineConfig
 
 __all__ = ["main", "run_profile"]
 

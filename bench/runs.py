@@ -26,11 +26,11 @@ import numpy as np
 from bench.machine import machine_info
 from bench.profiles import GraphSpec
 from bench.workload import Workload, build_workload
-from engine.bootstrap import static_sparsifier
-from engine.config import EngineConfig
-from engine.edges import EdgeList
-from engine.engine import Engine, warm_up
-from engine.quality import measure
+from sparsiflow.engine.bootstrap import static_sparsifier
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine, warm_up
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.quality.exact import measure
 
 __all__ = ["graph_spec", "parse_run", "run"]
 

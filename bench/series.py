@@ -13,15 +13,15 @@ import numpy as np
 
 from bench.machine import peak_rss_bytes, reset_peak_rss, rss_bytes
 from bench.workload import Workload
-from engine.bootstrap import static_sparsifier
-from engine.config import EngineConfig
-from engine.edges import EdgeList, components
-from engine.engine import Engine
-from engine.kappa import KappaEstimator
-from engine.offline import replay, start_engine
-from engine.quality import measure
-from engine.results import BatchReport, GraphStats
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.bootstrap import static_sparsifier
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.edges import EdgeList, components
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.engine.offline import replay, start_engine
+from sparsiflow.engine.quality.estimator import KappaEstimator
+from sparsiflow.engine.quality.exact import measure
+from sparsiflow.engine.results import BatchReport, GraphStats
 
 __all__ = [
     "KappaProbe",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.bootstrap import static_sparsifier
-from engine.edges import EdgeList, locate
-from engine.streams import spanning_forest, update_stream
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.bootstrap import static_sparsifier
+from sparsiflow.engine.graph.edges import EdgeList, locate
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.workloads.streams import spanning_forest, update_stream
 
 __all__ = ["Workload", "build_workload"]
 

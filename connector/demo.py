@@ -50,8 +50,8 @@ class _Progress:
 
 def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
     """Run the demo; return its summary (raises on any failure, after cleaning up)."""
-    from connector.devbroker import LocalKafka, cache_dir
-    from connector.workerproc import WorkerProcess, worker_env
+    from sparsiflow.connector.kafka.devbroker import LocalKafka, cache_dir
+    from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 
     start = time.monotonic()
 
@@ -122,10 +122,10 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def _stream(options: DemoOptions, log: Say) -> tuple[Any, int]:
-    from engine import generate
-    from engine.edges import EdgeList
-    from engine.streams import update_stream
-    from engine.updates import UpdateBatch
+    from sparsiflow.engine.graph.edges import EdgeList
+    from sparsiflow.engine.graph.updates import UpdateBatch
+    from sparsiflow.workloads import families as generate
+    from sparsiflow.workloads.streams import update_stream
 
     families: dict[str, Callable[..., EdgeList]] = {
         "delaunay": generate.delaunay,
@@ -147,7 +147,7 @@ def _stream(options: DemoOptions, log: Say) -> tuple[Any, int]:
 def _produce(
     conf: dict[str, Any], topic: str, options: DemoOptions, updates: Any, progress: _Progress
 ) -> None:
-    from connector.produce import produce
+    from sparsiflow.connector.kafka.produce import produce
 
     def sent(n: int) -> None:
         progress.produced += n
@@ -205,9 +205,9 @@ def _follow(
 
 
 def _quality(conf: dict[str, Any], topics: dict[str, str], graph: str, log: Say) -> dict[str, Any]:
-    from connector.kappa import dense_pair
-    from connector.materialize import materialize
-    from engine.quality import measure
+    from sparsiflow.connector.downstream.materialize import materialize
+    from sparsiflow.connector.observability.kappa_probe import dense_pair
+    from sparsiflow.engine.quality.exact import measure
 
     state = materialize(conf, topics["deltas"], graph, input_topic=topics["input"])
     assert state.input is not None

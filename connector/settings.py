@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from connector.codec import MAX_RECORD_UPDATES, DecodeLimits, is_graph_id
-from engine.config import EngineConfig
+from sparsiflow.connector.wire.edge_updates import MAX_RECORD_UPDATES, DecodeLimits, is_graph_id
+from sparsiflow.engine.config import EngineConfig
 
 __all__ = [
     "BatchSettings",

@@ -29,8 +29,8 @@ class EngineConfig:
         parallel (1/R = sum 1/R_i) to bound R_H (and, the edge counting as one, R_G).
     seed: RNG seed; with the graph id, batch number and update index it keys every walk.
     backend: where walks run; ``auto`` takes CuPy when a GPU is usable, else Numba.
-    target_kappa: when set, a control loop (``engine.control``) recovers spectrally critical
-        edges of G into H until the estimated kappa is at most this value.
+    target_kappa: when set, a control loop (``sparsiflow.engine.quality.control``) recovers
+        spectrally critical edges of G into H until the estimated kappa is at most this value.
     control_every: run that loop at the end of the first batch and of every this many-th
         batch after it (batches 0, N, 2N, ...; it costs a few Lanczos solves with a fresh
         factorization of L_H per round).

@@ -10,17 +10,17 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
-from engine import snapshot
-from engine.backends import make_backend
-from engine.bootstrap import static_sparsifier
-from engine.components import Components, add_isolated
-from engine.config import EngineConfig
-from engine.control import control_rounds
-from engine.edges import EdgeList
-from engine.exceptions import EngineError, InvalidUpdateError
-from engine.graphstore import GraphStore
-from engine.idmap import IdMap
-from engine.insertion import (
+from sparsiflow.engine import snapshot
+from sparsiflow.engine.bootstrap import static_sparsifier
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.exceptions import EngineError, InvalidUpdateError
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.engine.quality.control import control_rounds
+from sparsiflow.engine.results import BatchReport, Delta, GraphStats
+from sparsiflow.engine.rules.deletion import EdgeBuffer, delete_and_repair
+from sparsiflow.engine.rules.insertion import (
     STAT_SETTLED,
     STAT_STEPS,
     add_critical,
@@ -28,15 +28,15 @@ from engine.insertion import (
     needs_walks,
     surely_redundant,
 )
-from engine.mutations import add_to_g, add_to_h, remove_edges, reweight
-from engine.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
-from engine.repair import EdgeBuffer, delete_and_repair
-from engine.results import BatchReport, Delta, GraphStats
-from engine.rng import graph_hash, update_keys
-from engine.search import Workspace, new_workspace, overflowed
-from engine.store import GENERATION
-from engine.threads import Chunks
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.rules.search import Workspace, new_workspace, overflowed
+from sparsiflow.engine.store.components import Components, add_isolated
+from sparsiflow.engine.store.graph_store import GraphStore
+from sparsiflow.engine.store.layout import GENERATION
+from sparsiflow.engine.store.mutations import add_to_g, add_to_h, remove_edges, reweight
+from sparsiflow.engine.store.node_ids import IdMap
+from sparsiflow.engine.threads import Chunks
+from sparsiflow.engine.walks.backends import make_backend
+from sparsiflow.engine.walks.rng import graph_hash, update_keys
 
 __all__ = ["Engine", "warm_up"]
 
@@ -415,14 +415,29 @@ class Engine:
 
     # --------------------------------------------------------------------------- snapshots
     def snapshot(self) -> bytes:
-        """The whole engine state as self-checking bytes (see :mod:`engine.snapshot`)."""
-        return snapshot.dumps(self)
+        """The whole engine state as self-checking bytes (see :mod:`sparsiflow.engine.snapshot`)."""
+        g, h = self._store.lists()
+        state = snapshot.EngineState(
+            self.config,
+            self.graph_id,
+            self.batch_number,
+            self._store.nodes,
+            self._ids.external,
+            g,
+            h,
+        )
+        return snapshot.dumps(state)
 
     @classmethod
     def restore(cls, data: bytes, config: EngineConfig | None = None) -> Engine:
         """An engine equal to the one that wrote ``data`` (SnapshotError when it is damaged),
         with ``config`` instead of the saved one when given (new settings apply from now on)."""
-        return snapshot.loads(data, cls, config)
+        state = snapshot.loads(data)
+        engine = cls(config or state.config, state.graph_id)
+        engine._ids.add(state.ids)
+        engine._set_state(GraphStore.from_lists(state.nodes, state.graph, state.sparsifier))
+        engine.batch_number = state.batch_number
+        return engine
 
     # ------------------------------------------------------------------------------ views
     def stats(self) -> GraphStats:

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import EngineConfig
-from engine.edges import EdgeList
-from engine.engine import Engine
-from engine.results import BatchReport
-from engine.updates import UpdateBatch
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.engine.results import BatchReport
 
 __all__ = ["ReplayResult", "batch_figures", "replay", "split_batches", "start_engine"]
 

@@ -2,9 +2,9 @@
 
 Plain Python dictionaries and lists, one unidirectional Dijkstra with ``heapq``, walks written
 step by step, and its own implementation of the RNG specification. It mirrors
-:class:`engine.engine.Engine` decision for decision: same batch phases, same adjacency-list
-order (append; swap-remove), same walk streams. With generic (e.g. random real) weights the
-two must produce identical deltas; any difference is a bug in one of them.
+:class:`sparsiflow.engine.engine.Engine` decision for decision: same batch phases, same
+adjacency-list order (append; swap-remove), same walk streams. With generic (e.g. random real)
+weights the two must produce identical deltas; any difference is a bug in one of them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from engine.config import EngineConfig
-from engine.insertion import G_REACH
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.engine.rules.insertion import G_REACH
 
 __all__ = ["RefDelta", "ReferenceEngine"]
 

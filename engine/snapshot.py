@@ -4,7 +4,7 @@ Layout: ``MAGIC`` (8 bytes), format version (u32), payload length (u64), BLAKE2b
 the payload (32 bytes), then the payload: an ``.npz`` archive of the node ids, G's and H's
 neighbour lists in their exact order (so walks after a restore are the walks the engine would
 have taken anyway) and a JSON header (config, graph id, batch number). A truncated, corrupted or
-foreign blob raises :class:`engine.exceptions.SnapshotError`.
+foreign blob raises :class:`sparsiflow.engine.exceptions.SnapshotError`.
 """
 
 from __future__ import annotations
@@ -14,38 +14,51 @@ import hashlib
 import io
 import json
 import struct
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from engine.config import EngineConfig
-from engine.exceptions import SnapshotError
-from engine.graphstore import GraphStore
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.exceptions import SnapshotError
+from sparsiflow.engine.store.graph_store import Lists
 
-if TYPE_CHECKING:
-    from engine.engine import Engine
-
-__all__ = ["MAGIC", "dumps", "loads"]
+__all__ = ["MAGIC", "EngineState", "dumps", "loads"]
 
 MAGIC = b"SPFLSNAP"
 _VERSION = 1
 _HEADER = struct.Struct("<8sIQ32s")
 
 
-def dumps(engine: Engine) -> bytes:
-    """Serialize an engine."""
-    g, h = engine._store.lists()
+@dataclass(frozen=True)
+class EngineState:
+    """What a snapshot holds: the engine's configuration and identity, its external node ids and
+    G's and H's neighbour lists (degrees, neighbours, weights) in their exact order."""
+
+    config: EngineConfig
+    graph_id: str
+    batch_number: int
+    nodes: int
+    ids: NDArray[np.int64]
+    graph: Lists
+    sparsifier: Lists
+
+
+def dumps(state: EngineState) -> bytes:
+    """Serialize an engine state."""
     meta = {
-        "config": dataclasses.asdict(engine.config),
-        "graph_id": engine.graph_id,
-        "batch_number": engine.batch_number,
-        "nodes": engine._store.nodes,
+        "config": dataclasses.asdict(state.config),
+        "graph_id": state.graph_id,
+        "batch_number": state.batch_number,
+        "nodes": state.nodes,
     }
+    g, h = state.graph, state.sparsifier
     buffer = io.BytesIO()
     np.savez(
         buffer,
         meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
-        ids=engine._ids.external,
+        ids=state.ids,
         g_deg=g[0], g_nbr=g[1], g_wt=g[2],
         h_deg=h[0], h_nbr=h[1], h_wt=h[2],
     )  # fmt: skip
@@ -54,8 +67,8 @@ def dumps(engine: Engine) -> bytes:
     return _HEADER.pack(MAGIC, _VERSION, len(payload), digest) + payload
 
 
-def loads(data: bytes, engine_type: type[Engine], config: EngineConfig | None = None) -> Engine:
-    """Rebuild an engine from :func:`dumps` output (with ``config`` instead of the saved one)."""
+def loads(data: bytes) -> EngineState:
+    """The state :func:`dumps` wrote (SnapshotError when the bytes are damaged or foreign)."""
     if len(data) < _HEADER.size:
         raise SnapshotError(f"snapshot too short ({len(data)} bytes)")
     magic, version, length, digest = _HEADER.unpack_from(data)
@@ -72,16 +85,14 @@ def loads(data: bytes, engine_type: type[Engine], config: EngineConfig | None = 
         with np.load(io.BytesIO(payload)) as arrays:
             parts = {name: arrays[name] for name in arrays.files}
         meta: dict[str, Any] = json.loads(parts["meta"].tobytes())
-        saved = EngineConfig(**meta["config"])
+        return EngineState(
+            config=EngineConfig(**meta["config"]),
+            graph_id=meta["graph_id"],
+            batch_number=int(meta["batch_number"]),
+            nodes=int(meta["nodes"]),
+            ids=parts["ids"],
+            graph=(parts["g_deg"], parts["g_nbr"], parts["g_wt"]),
+            sparsifier=(parts["h_deg"], parts["h_nbr"], parts["h_wt"]),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotError(f"snapshot payload unreadable: {exc}") from exc
-    engine = engine_type(config or saved, meta["graph_id"])
-    engine._ids.add(parts["ids"])
-    store = GraphStore.from_lists(
-        int(meta["nodes"]),
-        (parts["g_deg"], parts["g_nbr"], parts["g_wt"]),
-        (parts["h_deg"], parts["h_nbr"], parts["h_wt"]),
-    )
-    engine._set_state(store)
-    engine.batch_number = int(meta["batch_number"])
-    return engine

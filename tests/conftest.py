@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.devbroker import BrokerError, LocalKafka, wait_for_broker
+from sparsiflow.connector.kafka.devbroker import BrokerError, LocalKafka, wait_for_broker
 
 
 def _docker_engine_answers() -> bool:
@@ -87,7 +87,7 @@ def create_topic(kafka_bootstrap: str) -> Callable[..., str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test under tests/integration as ``integration`` (the folder is the rule);
     skip ``gpu`` tests where no CUDA device is usable through CuPy (the only allowed skip)."""
-    from engine.backends import cupy_usable
+    from sparsiflow.engine.walks.backends import cupy_usable
 
     root = Path(__file__).parent / "integration"
     no_gpu = pytest.mark.skip(reason="no usable CUDA device through CuPy (sparsiflow[gpu])")

@@ -7,8 +7,8 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from engine.engine import Engine
-from engine.results import Delta
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.results import Delta
 
 __all__ = ["check_invariants", "replay_delta"]
 

@@ -18,14 +18,14 @@ import numpy as np
 import orjson
 from confluent_kafka import Producer
 
-from connector.checkpoint import CheckpointStore
-from connector.kappa import dense_pair
-from connector.materialize import EdgeMap, materialize, read_topic
-from connector.produce import encode_records
-from engine.edges import EdgeList, components
-from engine.engine import Engine
-from engine.streams import update_stream
-from engine.updates import UpdateBatch
+from sparsiflow.connector.downstream.materialize import EdgeMap, materialize, read_topic
+from sparsiflow.connector.kafka.produce import encode_records
+from sparsiflow.connector.observability.kappa_probe import dense_pair
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.edges import EdgeList, components
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.workloads.streams import update_stream
 
 __all__ = [
     "DeltaLog",

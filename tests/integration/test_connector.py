@@ -21,16 +21,21 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-import schemas
-from connector.dlq import read_dlq_headers
-from connector.kappa import dense_pair
-from connector.materialize import EdgeMap, Materialized, materialize, read_topic
-from connector.produce import encode_records
-from connector.workerproc import WorkerProcess, worker_env
-from engine.edges import components
-from engine.generate import grid_circuit, power_law
-from engine.streams import update_stream
-from engine.updates import UpdateBatch
+from sparsiflow import schemas
+from sparsiflow.connector.downstream.materialize import (
+    EdgeMap,
+    Materialized,
+    materialize,
+    read_topic,
+)
+from sparsiflow.connector.kafka.produce import encode_records
+from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
+from sparsiflow.connector.observability.kappa_probe import dense_pair
+from sparsiflow.connector.wire.dead_letters import read_dlq_headers
+from sparsiflow.engine.graph.edges import components
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.workloads.families import grid_circuit, power_law
+from sparsiflow.workloads.streams import update_stream
 
 KINDS = ("input", "deltas", "metrics", "dlq")
 

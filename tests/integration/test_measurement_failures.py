@@ -15,8 +15,8 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from connector.materialize import read_topic
-from connector.workerproc import WorkerProcess, first_error, worker_env
+from sparsiflow.connector.downstream.materialize import read_topic
+from sparsiflow.connector.kafka.worker_process import WorkerProcess, first_error, worker_env
 
 GRAPH = "g1"
 EDGES = 30  # a path: H = G, the shape where the estimator once failed
@@ -79,7 +79,7 @@ def _scrape_counter(worker: WorkerProcess) -> float:
 def test_a_failing_kappa_estimate_leaves_the_stream_running(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    fault = _fault(tmp_path, "engine.kappa:KappaEstimator.update", INJECTED)
+    fault = _fault(tmp_path, "sparsiflow.engine.quality.estimator:KappaEstimator.update", INJECTED)
     worker, topics = _worker(kafka_bootstrap, tmp_path, fault, kappa_every="1", batch_max_size="5")
     with worker:
         _produce_path(kafka_bootstrap, topics["input"])
@@ -110,8 +110,11 @@ def test_a_failing_kappa_estimate_leaves_the_stream_running(
 @pytest.mark.parametrize(
     ("target", "first"),
     [
-        ("engine.engine:Engine.apply", "Traceback"),  # at start: the kernels' warm-up batch
-        ("connector.processor:Processor._apply", "[ERROR]"),  # on the first batch
+        (
+            "sparsiflow.engine.engine:Engine.apply",
+            "Traceback",
+        ),  # at start: the kernels' warm-up batch
+        ("sparsiflow.connector.stream.processor:Processor._apply", "[ERROR]"),  # on the first batch
     ],
 )
 def test_a_failing_engine_stops_the_worker_and_the_message_says_why(

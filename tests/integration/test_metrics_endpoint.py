@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_server import http_get, run_prometheus, wait_for
 from promql_sources import alert_exprs, missing_metrics, promtool_check_metrics
 
-from connector.metrics import MetricsServer, WorkerMetrics, serve_metrics
-from engine.results import BatchReport, Delta, GraphStats
+from sparsiflow.connector.observability.metrics import MetricsServer, WorkerMetrics, serve_metrics
+from sparsiflow.engine.results import BatchReport, Delta, GraphStats
 
 
 @pytest.fixture

@@ -25,11 +25,11 @@ from reliability_support import (
     read_delta_log,
 )
 
-import schemas
-from connector.dlq import read_dlq_headers
-from connector.materialize import read_topic
-from connector.workerproc import WorkerProcess, worker_env
-from engine.generate import grid_circuit, power_law
+from sparsiflow import schemas
+from sparsiflow.connector.downstream.materialize import read_topic
+from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
+from sparsiflow.connector.wire.dead_letters import read_dlq_headers
+from sparsiflow.workloads.families import grid_circuit, power_law
 
 RECOVERED = re.compile(rb"recovered input partition (\d+): .* in ([0-9.]+)s")
 KINDS = ("input", "deltas", "metrics", "dlq")

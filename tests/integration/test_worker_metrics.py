@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_server import free_port, http_get, run_prometheus, wait_for
 from promql_sources import missing_metrics, promtool_check_metrics
 
-from connector.workerproc import WorkerProcess, worker_env
+from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 
 GRAPH = "g1"
 EDGES = 40  # a path 1-2-...-41: every edge is critical, so H == G

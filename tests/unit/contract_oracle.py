@@ -10,7 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-import schemas
+from sparsiflow import schemas
 
 __all__ = ["accepts", "beyond_schema_ok", "validator"]
 

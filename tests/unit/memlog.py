@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
-from connector.records import InputRecord, OutputRecord
-from connector.restore import LogRecord
+from sparsiflow.connector.recovery.restorer import LogRecord
+from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 
 
 class MemLog:

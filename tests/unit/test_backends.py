@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.backends import ArrayWalks, cupy_usable, make_backend
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.exceptions import BackendUnavailableError
-from engine.generate import delaunay
-from engine.insertion import walks_many
-from engine.streams import update_stream
-from engine.walks import path_walks
-from engine.walks_xp import insertion_walks_xp, path_walks_xp
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.exceptions import BackendUnavailableError
+from sparsiflow.engine.rules.insertion import walks_many
+from sparsiflow.engine.walks.backends import ArrayWalks, cupy_usable, make_backend
+from sparsiflow.engine.walks.kernels import path_walks
+from sparsiflow.engine.walks.vectorized import insertion_walks_xp, path_walks_xp
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import update_stream
 
 
 def _engine(n: int = 3000, seed: int = 0, **config: Any) -> tuple[Engine, Any]:

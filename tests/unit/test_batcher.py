@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.batcher import BatchPolicy, MicroBatcher
+from sparsiflow.connector.stream.batcher import BatchPolicy, MicroBatcher
 
 
 class FakeClock:

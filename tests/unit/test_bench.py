@@ -24,8 +24,8 @@ from bench.report import headline, markdown
 from bench.schema import json_ready, validate
 from bench.series import graphs_after_batches
 from bench.workload import build_workload
-from engine.edges import components, locate
-from engine.generate import delaunay
+from sparsiflow.engine.graph.edges import components, locate
+from sparsiflow.workloads.families import delaunay
 
 LATEST = sorted(
     (Path(__file__).resolve().parents[2] / "bench" / "results" / "latest").rglob("results.json")

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connector.batcher import BatchPolicy, MicroBatcher
-from connector.checkpoint import CheckpointStore, GraphCheckpoint, LogMark
-from connector.checkpointing import Checkpointer, CheckpointPolicy
-from connector.graphs import GraphState
-from connector.positions import Position
-from engine.engine import Engine
-from engine.updates import UpdateBatch
+from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore, GraphCheckpoint, LogMark
+from sparsiflow.connector.stream.batcher import BatchPolicy, MicroBatcher
+from sparsiflow.connector.stream.graphs import GraphState
+from sparsiflow.connector.stream.positions import Position
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.updates import UpdateBatch
 
 
 def ckpt(batch: int, snapshot: bytes = b"snap", graph: str = "g1") -> GraphCheckpoint:

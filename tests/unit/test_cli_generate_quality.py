@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.cli import main
-from engine.edges import components
-from engine.mmio import read_graph, write_graph
-from engine.streams import read_updates, spanning_forest
-from engine.updates import Op
+from sparsiflow.connector.cli.main import main
+from sparsiflow.connector.wire.matrix_market import read_graph, write_graph
+from sparsiflow.engine.graph.edges import components
+from sparsiflow.engine.graph.updates import Op
+from sparsiflow.workloads.streams import read_updates, spanning_forest
 
 
 @pytest.mark.parametrize("kind", ["delaunay", "grid-circuit", "fem-mesh", "power-law"])

@@ -10,11 +10,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from connector.cli import main
-from engine.edges import EdgeList, components, locate
-from engine.generate import delaunay
-from engine.mmio import read_graph, write_graph
-from engine.streams import update_stream, write_updates
+from sparsiflow.connector.cli.main import main
+from sparsiflow.connector.wire.matrix_market import read_graph, write_graph
+from sparsiflow.engine.graph.edges import EdgeList, components, locate
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import update_stream, write_updates
 
 
 @pytest.fixture

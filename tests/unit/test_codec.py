@@ -13,10 +13,16 @@ from contract_oracle import accepts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import schemas
-from connector.codec import Decoded, DecodeLimits, assemble, decode, is_graph_id
-from connector.rejections import ErrorClass, Reason, Rejected
-from engine.updates import Op, UpdateBatch
+from sparsiflow import schemas
+from sparsiflow.connector.wire.edge_updates import (
+    Decoded,
+    DecodeLimits,
+    assemble,
+    decode,
+    is_graph_id,
+)
+from sparsiflow.connector.wire.rejections import ErrorClass, Reason, Rejected
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
 
 
 def _bad_samples() -> list[Any]:

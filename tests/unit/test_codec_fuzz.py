@@ -14,11 +14,11 @@ from contract_oracle import validator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.codec import Decoded, DecodeLimits, decode
-from connector.dlq import dlq_record, read_dlq_headers
-from connector.records import InputRecord
-from connector.rejections import Reason, Rejected
-from engine.updates import UpdateBatch
+from sparsiflow.connector.stream.records import InputRecord
+from sparsiflow.connector.wire.dead_letters import dlq_record, read_dlq_headers
+from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, decode
+from sparsiflow.connector.wire.rejections import Reason, Rejected
+from sparsiflow.engine.graph.updates import UpdateBatch
 
 LIMITS = DecodeLimits(max_record_bytes=4096, max_record_updates=50)
 KEYS = ["graph", "op", "ops", "u", "v", "w", "weight", ""]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from connector.cli import main
-from connector.cliopts import kafka_overrides
-from connector.settings import Settings
+from sparsiflow.connector.cli.main import main
+from sparsiflow.connector.cli.options import kafka_overrides
+from sparsiflow.connector.settings import Settings
 
 
 @pytest.mark.parametrize("name", ["worker", "produce", "materialize", "demo"])

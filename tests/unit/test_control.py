@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from engine_checks import check_invariants, replay_delta
 
-from engine.config import EngineConfig
-from engine.control import control_rounds, pick_recoveries
-from engine.edges import EdgeList
-from engine.engine import Engine
-from engine.generate import delaunay
-from engine.quality import measure
-from engine.streams import update_stream
-from engine.updates import UpdateBatch
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.engine.quality.control import control_rounds, pick_recoveries
+from sparsiflow.engine.quality.exact import measure
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import update_stream
 
 TOLERANCE = 1.02  # the estimate is a Lanczos lower bound: the loop aims 1 % under the target
 
@@ -81,7 +81,7 @@ def test_control_is_deterministic_and_seeded() -> None:
 
 
 def test_recovery_beats_a_static_rebuild_at_the_same_density() -> None:
-    from engine.bootstrap import static_sparsifier
+    from sparsiflow.engine.bootstrap import static_sparsifier
 
     g = delaunay(4096, weights="lognormal", seed=11)
     in_h = static_sparsifier(g.n, g.u, g.v, g.w, 0.10)

@@ -1,5 +1,5 @@
 """Every SPARSIFLOW_* variable the images, the compose stack and the chart set is a setting the
-worker reads (connector.settings), so a renamed setting cannot silently stop applying."""
+worker reads (sparsiflow.connector.settings), so a renamed setting cannot silently stop applying."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-import connector.settings
+import sparsiflow.connector.settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "sparsiflow"
@@ -22,7 +22,7 @@ _NAME = re.compile(r"\bSPARSIFLOW_[A-Z0-9_]+\b")
 def setting_names() -> set[str]:
     """Environment variable of each field of each settings class."""
     names = set()
-    for _, cls in inspect.getmembers(connector.settings, inspect.isclass):
+    for _, cls in inspect.getmembers(sparsiflow.connector.settings, inspect.isclass):
         if issubclass(cls, BaseSettings) and cls is not BaseSettings:
             prefix = cls.model_config.get("env_prefix", "")
             names |= {f"{prefix}{field}".upper() for field in cls.model_fields}

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from promql_sources import ALERTS, DASHBOARD
 
-from connector.cli import main
+from sparsiflow.connector.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -91,6 +91,7 @@ def test_dockerignore_sends_only_the_package_sources() -> None:
     ]  # fmt: skip
     assert lines[0] == "*"
     assert {"!pyproject.toml", "!README.md", "!engine/", "!connector/", "!schemas/"} <= set(lines)
+    assert {"!workloads/", "!sparsiflow/"} <= set(lines)
     assert {"!requirements/runtime.txt", "!requirements/gpu.txt", "!requirements/build.txt"} <= (
         set(lines)
     )

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.edges import EdgeList, adjacency, components, laplacian, locate
-from engine.exceptions import InvalidUpdateError
+from sparsiflow.engine.exceptions import InvalidUpdateError
+from sparsiflow.engine.graph.edges import EdgeList, adjacency, components, laplacian, locate
 
 raw_edges = st.lists(
     st.tuples(st.integers(0, 11), st.integers(0, 11), st.floats(0.01, 100.0)), max_size=40

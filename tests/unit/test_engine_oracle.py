@@ -8,11 +8,11 @@ from engine_checks import check_invariants, replay_delta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.reference import RefDelta, ReferenceEngine
-from engine.results import Delta
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.engine.reference import RefDelta, ReferenceEngine
+from sparsiflow.engine.results import Delta
 
 Scenario = tuple[list[tuple[int, int, float]], list[bool], list[UpdateBatch]]
 

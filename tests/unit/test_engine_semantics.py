@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.exceptions import InvalidUpdateError
-from engine.updates import MAX_NODE_ID, Op, UpdateBatch
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.exceptions import InvalidUpdateError
+from sparsiflow.engine.graph.updates import MAX_NODE_ID, Op, UpdateBatch
 
 INS, DEL, REW = Op.INSERT, Op.DELETE, Op.REWEIGHT
 

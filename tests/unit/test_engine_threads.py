@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.generate import delaunay
-from engine.streams import update_stream
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import update_stream
 
 
 def test_main_thread_keeps_running_during_a_long_batch() -> None:

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from memlog import MemLog
 
-from connector.batcher import BatchPolicy
-from connector.flow import FlowGate
-from connector.graphs import GraphTable
-from connector.processor import OutputTopics, Processor
-from connector.records import InputRecord
-from engine.engine import Engine
+from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.flow import FlowGate
+from sparsiflow.connector.stream.graphs import GraphTable
+from sparsiflow.connector.stream.processor import OutputTopics, Processor
+from sparsiflow.connector.stream.records import InputRecord
+from sparsiflow.engine.engine import Engine
 
 
 def test_gate_pauses_at_high_and_resumes_at_low() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.spatial import Delaunay
 
-from engine.delaunay import GRID, _incircle, triangulation_edges
-from engine.edges import EdgeList, components
-from engine.generate import delaunay, fem_mesh, grid_circuit, power_law, reweight
+from sparsiflow.engine.graph.edges import EdgeList, components
+from sparsiflow.workloads.delaunay import GRID, _incircle, triangulation_edges
+from sparsiflow.workloads.families import delaunay, fem_mesh, grid_circuit, power_law, reweight
 
 FAMILIES: list[Callable[..., EdgeList]] = [delaunay, grid_circuit, fem_mesh, power_law]
 

@@ -6,12 +6,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.engine import _components_of
-from engine.generate import delaunay
-from engine.graphstore import GraphStore
-from engine.insertion import g_conductance_cap, g_resistance, judge_exact, surely_redundant
-from engine.search import new_workspace
-from engine.store import g_find, g_in_h, g_weight
+from sparsiflow.engine.engine import _components_of
+from sparsiflow.engine.rules.insertion import (
+    g_conductance_cap,
+    g_resistance,
+    judge_exact,
+    surely_redundant,
+)
+from sparsiflow.engine.rules.search import new_workspace
+from sparsiflow.engine.store.graph_store import GraphStore
+from sparsiflow.engine.store.layout import g_find, g_in_h, g_weight
+from sparsiflow.workloads.families import delaunay
 
 PATHS = 3
 

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from engine.config import EngineConfig
-from engine.edges import EdgeList, laplacian
-from engine.engine import Engine
-from engine.generate import delaunay, fem_mesh, grid_circuit
-from engine.kappa import KappaEstimator
-from engine.quality import measure
-from engine.streams import spanning_forest, update_stream
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.edges import EdgeList, laplacian
+from sparsiflow.engine.quality.estimator import KappaEstimator
+from sparsiflow.engine.quality.exact import measure
+from sparsiflow.workloads.families import delaunay, fem_mesh, grid_circuit
+from sparsiflow.workloads.streams import spanning_forest, update_stream
 
 
 @functools.cache

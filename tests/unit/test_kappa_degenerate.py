@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import kappa as kappa_module
-from engine.edges import EdgeList
-from engine.kappa import KappaEstimate, KappaEstimator
-from engine.pencil import Grounding, grounded_laplacian
-from engine.quality import measure
-from engine.streams import spanning_forest
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.quality import estimator as kappa_module
+from sparsiflow.engine.quality.estimator import KappaEstimate, KappaEstimator
+from sparsiflow.engine.quality.exact import measure
+from sparsiflow.engine.quality.pencil import Grounding, grounded_laplacian
+from sparsiflow.workloads.streams import spanning_forest
 
 
 def _dense(g: EdgeList, h: EdgeList) -> float:

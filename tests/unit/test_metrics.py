@@ -6,9 +6,9 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from promql_sources import promtool_check_metrics
 
-from connector.metrics import OTHER_GRAPH, REJECT_REASONS, WorkerMetrics
-from connector.rejections import Reason
-from engine.results import BatchReport, Delta, GraphStats
+from sparsiflow.connector.observability.metrics import OTHER_GRAPH, REJECT_REASONS, WorkerMetrics
+from sparsiflow.connector.wire.rejections import Reason
+from sparsiflow.engine.results import BatchReport, Delta, GraphStats
 
 NOW = 1_700_000_000.0
 

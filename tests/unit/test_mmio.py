@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.edges import EdgeList, laplacian
-from engine.exceptions import GraphFormatError
-from engine.mmio import read_edge_stream, read_graph, write_graph
-from engine.updates import Op
+from sparsiflow.connector.wire.matrix_market import read_edge_stream, read_graph, write_graph
+from sparsiflow.engine.exceptions import GraphFormatError
+from sparsiflow.engine.graph.edges import EdgeList, laplacian
+from sparsiflow.engine.graph.updates import Op
 
 
 def _write(tmp_path: Path, text: str, name: str = "g.mtx") -> Path:

@@ -6,11 +6,11 @@ import numpy as np
 import orjson
 from contract_oracle import validator
 
-from connector.dlq import dlq_record, read_dlq_headers
-from connector.events import Kappa, SourceRange, encode_delta, encode_metrics
-from connector.records import InputRecord
-from connector.rejections import Reason, Rejected
-from engine.results import BatchReport, Delta, GraphStats
+from sparsiflow.connector.stream.records import InputRecord
+from sparsiflow.connector.wire.dead_letters import dlq_record, read_dlq_headers
+from sparsiflow.connector.wire.output_events import Kappa, SourceRange, encode_delta, encode_metrics
+from sparsiflow.connector.wire.rejections import Reason, Rejected
+from sparsiflow.engine.results import BatchReport, Delta, GraphStats
 
 
 def _delta() -> Delta:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.edges import EdgeList, laplacian
-from engine.generate import delaunay
-from engine.pencil import Factor, Grounding, grounded_laplacian
-from engine.streams import spanning_forest
+from sparsiflow.engine.graph.edges import EdgeList, laplacian
+from sparsiflow.engine.quality.pencil import Factor, Grounding, grounded_laplacian
+from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.streams import spanning_forest
 
 
 def test_grounding_drops_one_root_per_component() -> None:

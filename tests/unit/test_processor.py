@@ -13,14 +13,14 @@ import pytest
 from contract_oracle import validator
 from prometheus_client import CollectorRegistry
 
-from connector.batcher import BatchPolicy
-from connector.dlq import read_dlq_headers
-from connector.graphs import GraphLimits, GraphTable
-from connector.kappa import KappaProbe
-from connector.metrics import WorkerMetrics
-from connector.processor import OutputTopics, Processor, ProcessorFailedError
-from connector.records import InputRecord, OutputRecord
-from engine.engine import Engine
+from sparsiflow.connector.observability.kappa_probe import KappaProbe
+from sparsiflow.connector.observability.metrics import WorkerMetrics
+from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
+from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
+from sparsiflow.connector.stream.records import InputRecord, OutputRecord
+from sparsiflow.connector.wire.dead_letters import read_dlq_headers
+from sparsiflow.engine.engine import Engine
 
 
 class Clock:
@@ -230,7 +230,7 @@ def _kappa_run(
         for i in range(6):
             await proc.on_record(insert(i, i, i + 1))
 
-    with caplog.at_level("WARNING", logger="connector.processor"):
+    with caplog.at_level("WARNING", logger="sparsiflow.connector.stream.processor"):
         asyncio.run(run())
     counts = {
         reason: registry.get_sample_value(
@@ -284,7 +284,7 @@ def test_an_estimate_the_estimator_declines_is_published_with_its_reason(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The estimator's own "not estimated" outcome (here: a LAPACK failure inside it)."""
-    from engine import kappa
+    from sparsiflow.engine.quality import estimator as kappa
 
     def no_eigenvalues(*_: object) -> None:
         raise np.linalg.LinAlgError("eigenvalues did not converge")

@@ -15,21 +15,21 @@ import orjson
 import pytest
 from memlog import MemLog
 
-from connector.batcher import BatchPolicy
-from connector.checkpoint import CheckpointStore
-from connector.checkpointing import Checkpointer, CheckpointPolicy
-from connector.codec import DecodeLimits
-from connector.graphs import GraphLimits, GraphTable
-from connector.materialize import EdgeMap
-from connector.processor import OutputTopics, Processor, ProcessorFailedError
-from connector.produce import encode_records
-from connector.records import InputRecord
-from connector.restore import Restorer
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.generate import power_law
-from engine.streams import update_stream
-from engine.updates import UpdateBatch
+from sparsiflow.connector.downstream.materialize import EdgeMap
+from sparsiflow.connector.kafka.produce import encode_records
+from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.connector.recovery.restorer import Restorer
+from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
+from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
+from sparsiflow.connector.stream.records import InputRecord
+from sparsiflow.connector.wire.edge_updates import DecodeLimits
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.workloads.families import power_law
+from sparsiflow.workloads.streams import update_stream
 
 INPUT = "in"
 TOPICS = OutputTopics("deltas", "metrics", "dlq", delta_partitions=2)

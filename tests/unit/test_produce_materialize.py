@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from connector.codec import Decoded, assemble, decode
-from connector.materialize import DeltaLogError, EdgeMap, Materialized
-from connector.produce import encode_records
-from engine.updates import Op, UpdateBatch
+from sparsiflow.connector.downstream.materialize import DeltaLogError, EdgeMap, Materialized
+from sparsiflow.connector.kafka.produce import encode_records
+from sparsiflow.connector.wire.edge_updates import Decoded, assemble, decode
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
 
 UPDATES = UpdateBatch.build(
     [Op.INSERT, Op.INSERT, Op.DELETE, Op.REWEIGHT, Op.INSERT],

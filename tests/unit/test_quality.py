@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.edges import EdgeList
-from engine.generate import delaunay, power_law
-from engine.quality import measure
-from engine.streams import spanning_forest
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.quality.exact import measure
+from sparsiflow.workloads.families import delaunay, power_law
+from sparsiflow.workloads.streams import spanning_forest
 
 
 def _cycle(n: int, w: float = 1.0, first: int = 0) -> EdgeList:

@@ -13,23 +13,10 @@ import orjson
 import pytest
 from memlog import MemLog
 
-from connector.batcher import BatchPolicy
-from connector.checkpoint import CheckpointStore
-from connector.checkpointing import Checkpointer, CheckpointPolicy
-from connector.codec import DecodeLimits
-from connector.deltalog import (
-    DeltaEntry,
-    DeltaLogError,
-    RowSpan,
-    delta_headers,
-    delta_partition,
-    parse_delta,
-)
-from connector.graphs import GraphTable
-from connector.positions import Position
-from connector.processor import OutputTopics, Processor
-from connector.produce import encode_records
-from connector.recovery import (
+from sparsiflow.connector.kafka.produce import encode_records
+from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.connector.recovery.plan import (
     EMPTY,
     Base,
     DeltaGapError,
@@ -37,11 +24,24 @@ from connector.recovery import (
     plan_partition,
     scan_start,
 )
-from connector.restore import HeldGraph, Restorer
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.results import Delta
-from engine.updates import UpdateBatch
+from sparsiflow.connector.recovery.restorer import HeldGraph, Restorer
+from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.graphs import GraphTable
+from sparsiflow.connector.stream.positions import Position
+from sparsiflow.connector.stream.processor import OutputTopics, Processor
+from sparsiflow.connector.wire.delta_log import (
+    DeltaEntry,
+    DeltaLogError,
+    RowSpan,
+    delta_headers,
+    delta_partition,
+    parse_delta,
+)
+from sparsiflow.connector.wire.edge_updates import DecodeLimits
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.engine.results import Delta
 
 INPUT = "in"
 

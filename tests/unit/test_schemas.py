@@ -9,7 +9,7 @@ import pytest
 from contract_oracle import beyond_schema_ok, validator
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-import schemas
+from sparsiflow import schemas
 
 
 @pytest.mark.parametrize("name", schemas.SCHEMA_NAMES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connector.settings import (
+from sparsiflow.connector.settings import (
     BatchSettings,
     EngineSettings,
     KafkaSettings,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.config import EngineConfig
-from engine.engine import Engine
-from engine.exceptions import SnapshotError
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.exceptions import SnapshotError
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
 
 
 def _grid(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.edges import EdgeList, components, locate
-from engine.exceptions import InvalidUpdateError
-from engine.generate import delaunay, grid_circuit
-from engine.streams import read_updates, spanning_forest, update_stream, write_updates
-from engine.updates import Op, UpdateBatch
+from sparsiflow.engine.exceptions import InvalidUpdateError
+from sparsiflow.engine.graph.edges import EdgeList, components, locate
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.workloads.families import delaunay, grid_circuit
+from sparsiflow.workloads.streams import read_updates, spanning_forest, update_stream, write_updates
 
 
 def test_spanning_forest_spans_every_component() -> None:

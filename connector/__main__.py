@@ -1,5 +1,0 @@
-"""``python -m connector`` runs the ``sparsiflow`` command line."""
-
-from connector.cli import main
-
-main()

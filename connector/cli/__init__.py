@@ -1,0 +1,1 @@
+"""The `sparsiflow` command line."""

@@ -1,0 +1,50 @@
+"""``sparsiflow demo``: end-to-end run on an embedded local broker."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+__all__ = ["command"]
+
+
+@click.command("demo")
+@click.option(
+    "--kind",
+    type=click.Choice(["delaunay", "grid-circuit", "fem-mesh", "power-law"]),
+    default="delaunay",
+    show_default=True,
+)
+@click.option("--nodes", type=click.IntRange(min=100), default=10_000, show_default=True)
+@click.option(
+    "--records", type=click.Choice(["single", "batch"]), default="batch", show_default=True
+)
+@click.option(
+    "--mode", type=click.Choice(["default", "dygrass"]), default="default", show_default=True
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--target-kappa",
+    type=click.FloatRange(1, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Kappa the engine's control loop holds after every batch.",
+)
+@click.option("--no-target", is_flag=True, help="Threshold rule only, no kappa control loop.")
+def command(
+    kind: str, nodes: int, records: str, mode: str, seed: int, target_kappa: float, no_target: bool
+) -> None:
+    """End-to-end demo on an embedded local broker: start it and a worker, stream a generated
+    graph and updates, show live progress and the final quality, stop everything."""
+    from sparsiflow.connector.demo import DemoOptions, run_demo
+
+    target = None if no_target else target_kappa
+    options = DemoOptions(
+        kind=kind, nodes=nodes, records=records, mode=mode, seed=seed, target_kappa=target
+    )
+    try:
+        summary = run_demo(options, click.echo)
+    except Exception as exc:
+        raise click.ClickException(f"demo failed: {exc}") from exc
+    click.echo(json.dumps(summary))

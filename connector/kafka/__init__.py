@@ -1,0 +1,1 @@
+"""Kafka and Faust: the app, topics, clients, the worker and its process."""

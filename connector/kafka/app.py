@@ -1,0 +1,199 @@
+"""The Faust application, kept thin: the topics, the one agent and the tick task. The work is
+done by :class:`sparsiflow.connector.stream.processor.Processor`; this module only adapts Faust to
+it.
+
+The agent reads the input topic with acknowledgements off (``noack``): the processor
+acknowledges each event itself once the outputs covering it are delivered, so Faust commits an
+offset only past delivered work. Any processing failure crashes the worker (exit non-zero)
+instead of letting the agent restart with an engine that is ahead of the published deltas.
+Rebalances reach the processor as partition revocations (after Faust has waited for every
+consumed event to be acknowledged) and assignments (which recover the partitions' graphs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+from faust.types import TP
+from mode.supervisors import CrashingSupervisor
+
+from sparsiflow.connector.kafka.assembly import build_processor
+from sparsiflow.connector.kafka.topics import MAX_OUTPUT_BYTES
+from sparsiflow.connector.observability.metrics import WorkerMetrics
+from sparsiflow.connector.settings import Settings, client_configs
+from sparsiflow.connector.stream.records import InputRecord, OutputRecord
+
+__all__ = ["LAG_SECONDS", "create_app"]
+
+LAG_SECONDS = 5.0
+"""Interval of the consumer-lag gauge's updates."""
+
+log = logging.getLogger(__name__)
+
+
+class _FaustSink:
+    """Delivers output records with the app's producer, waiting for every acknowledgement."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def deliver(self, records: Sequence[OutputRecord]) -> list[int]:
+        producer = self._app.producer
+        futures = [
+            await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
+            for r in records
+        ]
+        return [int(meta.offset) for meta in await asyncio.gather(*futures)]
+
+
+class _FaustFlow:
+    """Pauses and resumes fetching of input partitions on the app's consumer."""
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self._app = app
+        self._topic = topic
+
+    def pause(self, partition: int) -> None:
+        self._app.consumer.pause_partitions({TP(self._topic, partition)})
+
+    def resume(self, partition: int) -> None:
+        self._app.consumer.resume_partitions({TP(self._topic, partition)})
+
+
+class _StreamAck:
+    """Acknowledges Faust events on the agent's stream (bound when the agent starts)."""
+
+    stream: Any = None
+
+    async def __call__(self, handles: Sequence[object]) -> None:
+        for event in handles:
+            await self.stream.ack(event)
+
+
+def _input_record(event: Any) -> InputRecord:
+    message = event.message
+    return InputRecord(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.timestamp,
+        message.key,
+        message.value,
+        list(message.headers or ()),
+        event,
+    )
+
+
+def create_app(
+    settings: Settings, delta_partitions: int, metrics: WorkerMetrics | None = None
+) -> faust.App:
+    """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``."""
+    configs = client_configs(settings.kafka)
+    topics, worker = settings.topics, settings.worker
+    app = faust.App(
+        worker.group_id,
+        broker=configs.faust_broker,
+        broker_credentials=configs.faust_credentials,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=MAX_OUTPUT_BYTES,
+        broker_commit_interval=1.0,
+        broker_session_timeout=worker.session_timeout,
+        broker_heartbeat_interval=min(3.0, worker.session_timeout / 4),
+        broker_rebalance_timeout=max(60.0, worker.session_timeout),
+        stream_buffer_maxsize=worker.buffer_records,
+        web_enabled=False,
+        autodiscover=False,
+        store="memory://",
+        datadir=str(worker.state_dir or Path(tempfile.gettempdir())) + "/faust-{conf.id}",
+    )
+    source_name = topics.input_topic
+    source = app.topic(
+        topics.input_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
+        value_serializer="raw",
+    )  # fmt: skip
+    ack = _StreamAck()
+    processor = build_processor(
+        settings,
+        sink=_FaustSink(app),
+        ack=ack,
+        flow=_FaustFlow(app, source_name),
+        metrics=metrics,
+        delta_partitions=delta_partitions,
+    )
+    tick_seconds = min(0.05, settings.batch.max_wait / 4)
+
+    async def process(stream: Any) -> None:  # a faust.Stream (StreamT lacks noack)
+        ack.stream = stream
+        async for event in stream.noack().events():
+            await processor.on_record(_input_record(event))
+
+    async def tick() -> None:
+        """Close batches whose deadline passed; on failure stop the worker. While the app stops
+        or rebalances, close every open batch at once: Faust then waits for each consumed event
+        to be acknowledged (so this task runs on until Faust cancels it last)."""
+        if metrics is not None:
+            metrics.set_worker_up(True)
+        try:
+            while True:
+                await asyncio.sleep(tick_seconds)
+                if app.should_stop or app.rebalancing:
+                    await processor.drain()  # Faust now waits for every event's ack
+                else:
+                    await processor.on_tick()
+        except Exception as exc:
+            await app.crash(exc)
+        finally:
+            if metrics is not None:
+                metrics.set_worker_up(False)
+
+    async def export_lag() -> None:
+        """Every few seconds: records between the read position and the end, per partition."""
+        while metrics is not None:
+            await asyncio.sleep(LAG_SECONDS)
+            consumer = app.consumer
+            lags: dict[tuple[str, int], int] = {}
+            try:
+                for tp in consumer.assignment():
+                    read = await consumer.position(tp) if tp.topic == source_name else None
+                    if read is not None:
+                        lags[(tp.topic, tp.partition)] = max(consumer.highwater(tp) - read, 0)
+            except Exception as exc:  # e.g. mid-rebalance: best effort, try again later
+                log.info("consumer lag not available now: %r", exc)
+                continue
+            metrics.set_consumer_lag(lags)
+
+    def inputs(tps: set[Any]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == source_name}
+
+    async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await _or_crash(processor.on_assigned(inputs(args[0])))
+
+    async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await _or_crash(processor.on_revoked(inputs(args[0])))
+
+    async def shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await _or_crash(processor.close())
+
+    async def _or_crash(work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:
+            await app.crash(exc)
+
+    for signal, receiver in (
+        (app.on_partitions_assigned, assigned),
+        (app.on_partitions_revoked, revoked),
+        (app.on_before_shutdown, shutdown),
+    ):
+        signal.connect(cast(Any, receiver))  # mode types receivers too narrowly
+    app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
+    app.task(tick)
+    app.task(export_lag)
+    return app

@@ -1,0 +1,78 @@
+"""Assemble the worker's processor from its settings: the graph table, the checkpoint store
+and schedule, the restorer reading the log back, and the backpressure gate. Plain wiring, kept
+out of the Faust app; the runtime supplies the sink, acknowledgement and flow-control ports."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from sparsiflow.connector.kafka.log_reader import KafkaLogReader
+from sparsiflow.connector.observability.metrics import WorkerMetrics
+from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.connector.recovery.restorer import Restorer
+from sparsiflow.connector.settings import Settings, client_configs
+from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.flow import FlowControl, FlowGate
+from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
+from sparsiflow.connector.stream.processor import Ack, OutputTopics, Processor, Sink
+from sparsiflow.engine.engine import Engine
+
+__all__ = ["build_processor", "checkpoint_store"]
+
+
+def checkpoint_store(settings: Settings) -> CheckpointStore | None:
+    """The checkpoint files of ``settings`` (None without a state folder)."""
+    state_dir = settings.worker.state_dir
+    if state_dir is None:
+        return None
+    root = state_dir / "checkpoints" / settings.topics.deltas_topic
+    return CheckpointStore(root, settings.checkpoint.keep)
+
+
+def build_processor(
+    settings: Settings,
+    *,
+    sink: Sink,
+    ack: Ack,
+    flow: FlowControl,
+    metrics: WorkerMetrics | None,
+    delta_partitions: int,
+) -> Processor:
+    """The processor of a worker with ``settings`` whose deltas topic has
+    ``delta_partitions`` partitions."""
+    topics, worker, every = settings.topics, settings.worker, settings.checkpoint
+    config = settings.engine.config()
+    limits = settings.records.limits()
+    store = checkpoint_store(settings)
+    return Processor(
+        graphs=GraphTable(
+            lambda graph: Engine(config, graph_id=graph),
+            BatchPolicy(settings.batch.max_size, settings.batch.max_wait),
+            GraphLimits(worker.allowed_graphs, worker.max_graphs),
+        ),
+        topics=OutputTopics(
+            topics.deltas_topic, topics.metrics_topic, topics.dlq_topic, delta_partitions
+        ),
+        sink=sink,
+        ack=ack,
+        executor=ThreadPoolExecutor(1, thread_name_prefix="sparsiflow-engine"),
+        limits=limits,
+        metrics=metrics,
+        kappa_every=worker.kappa_every,
+        restorer=Restorer(
+            reader=KafkaLogReader(client_configs(settings.kafka).librdkafka),
+            store=store,
+            input_topic=topics.input_topic,
+            deltas_topic=topics.deltas_topic,
+            delta_partitions=delta_partitions,
+            config=config,
+            limits=limits,
+        ),
+        checkpointer=None
+        if store is None
+        else Checkpointer(
+            store, CheckpointPolicy(every.every_batches, every.every_seconds), topics.input_topic
+        ),
+        flow=(FlowGate(worker.pause_pending_updates, worker.pause_pending_updates // 2), flow),
+    )

@@ -1,0 +1,96 @@
+"""Read partitions of topics by offset with a plain Kafka consumer (no group, no commits):
+the :class:`sparsiflow.connector.recovery.restorer.LogReader` the worker recovers with. Blocking:
+call it from a worker thread."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from sparsiflow.connector.recovery.restorer import LogRecord
+
+__all__ = ["KafkaLogReader"]
+
+
+class KafkaLogReader:
+    """A :class:`~sparsiflow.connector.recovery.restorer.LogReader` over one confluent-kafka
+    consumer."""
+
+    def __init__(self, config: dict[str, Any], timeout: float = 60.0) -> None:
+        self._config = {
+            **config,
+            "group.id": f"sparsiflow-recovery-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "error",  # records gone (retention) must not pass unnoticed
+            "fetch.wait.max.ms": 50,
+        }
+        self._timeout = timeout
+        self._consumer: Any = None
+
+    def _client(self) -> Any:
+        if self._consumer is None:
+            from confluent_kafka import Consumer
+
+            self._consumer = Consumer(self._config)
+        return self._consumer
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        """High watermark, retrying while a new topic's leader is being elected."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                _, high = self._client().get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=self._timeout, cached=False
+                )
+                return int(high)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[LogRecord]:
+        """Records with offsets in ``[start, end)``; fails if they stop arriving."""
+        from confluent_kafka import KafkaError, TopicPartition
+
+        if start >= end:
+            return
+        consumer = self._client()
+        consumer.assign([TopicPartition(topic, partition, start)])
+        try:
+            last = time.monotonic()
+            while True:
+                msg = consumer.poll(0.1)
+                if msg is None:
+                    if time.monotonic() - last > self._timeout:
+                        raise TimeoutError(f"reading {topic}[{partition}] stalled before {end}")
+                    continue
+                last = time.monotonic()
+                if msg.topic() != topic or msg.partition() != partition:
+                    continue  # fetched for an earlier assignment
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        return  # the end moved no further than this
+                    raise RuntimeError(f"reading {topic}[{partition}]: {error}")
+                offset = int(msg.offset())
+                if offset < start:
+                    continue
+                if offset >= end:
+                    return
+                yield LogRecord(offset, msg.key(), msg.value(), list(msg.headers() or ()))
+                if offset == end - 1:
+                    return
+        finally:
+            consumer.unassign()
+
+    def close(self) -> None:
+        """Close the consumer (if one was opened)."""
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

@@ -1,0 +1,60 @@
+"""Create the connector's topics when missing, with the configured partitions (before any
+client subscribes, so no consumer group ever sees a topic appear under it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sparsiflow.connector.settings import ClientConfigs, TopicSettings
+
+__all__ = ["MAX_OUTPUT_BYTES", "ensure_topics", "partition_count"]
+
+MAX_OUTPUT_BYTES = 16 * 2**20
+"""Largest output record (a first delta of a big graph is large); set on output topics."""
+
+
+def ensure_topics(
+    configs: ClientConfigs, topics: TopicSettings, names: Iterable[str] | None = None
+) -> list[str]:
+    """Create those of ``names`` (default: all four topics) that do not exist; return them."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    wanted = list(names) if names is not None else _all(topics)
+    admin = AdminClient(configs.librdkafka)
+    existing = set(admin.list_topics(timeout=30).topics)
+    missing = [name for name in wanted if name not in existing]
+    if not missing:
+        return []
+    outputs = {topics.deltas_topic, topics.metrics_topic, topics.dlq_topic}
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                name,
+                num_partitions=topics.topic_partitions,
+                replication_factor=topics.topic_replication_factor,
+                config={"max.message.bytes": str(MAX_OUTPUT_BYTES)} if name in outputs else {},
+            )
+            for name in missing
+        ]
+    )
+    for future in futures.values():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # created meanwhile by another client: fine
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    return missing
+
+
+def partition_count(configs: ClientConfigs, topic: str) -> int:
+    """Partitions of an existing ``topic``."""
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient(configs.librdkafka).list_topics(topic, timeout=30).topics[topic]
+    if meta.error is not None:
+        raise RuntimeError(f"topic {topic!r}: {meta.error}")
+    return len(meta.partitions)
+
+
+def _all(topics: TopicSettings) -> list[str]:
+    return [topics.input_topic, topics.deltas_topic, topics.metrics_topic, topics.dlq_topic]

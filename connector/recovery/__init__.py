@@ -1,0 +1,1 @@
+"""Checkpoints and recovery of a partition's graphs from the deltas topic."""

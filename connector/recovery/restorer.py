@@ -1,0 +1,226 @@
+"""Restore the graphs of one input partition: the newest good checkpoint of each graph (or the
+state this worker still holds, when newer), then every delta published after it, read back from
+the deltas topic and replayed against the input records it covers.
+
+The deltas topic is the truth and the state volume only a shortcut: with no checkpoint at all
+the graphs are rebuilt from the whole log, so workers with separate volumes (or none) recover
+each other's partitions too. Runs in a worker thread: the log is read with blocking calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.connector.recovery.plan import (
+    EMPTY,
+    Base,
+    DeltaGapError,
+    GraphPlan,
+    InputRecordView,
+    input_range,
+    plan_partition,
+    replay_partition,
+    scan_start,
+)
+from sparsiflow.connector.stream.positions import Position
+from sparsiflow.connector.stream.records import Headers
+from sparsiflow.connector.wire.delta_log import (
+    DeltaEntry,
+    DeltaLogError,
+    delta_partition,
+    parse_delta,
+)
+from sparsiflow.connector.wire.edge_updates import DecodeLimits
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.exceptions import EngineError
+
+__all__ = [
+    "HeldGraph",
+    "LogReader",
+    "LogRecord",
+    "RecoveredGraph",
+    "RecoveredPartition",
+    "Restorer",
+]
+
+log = logging.getLogger(__name__)
+
+
+class LogRecord(NamedTuple):
+    """A record read back from a topic."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class LogReader(Protocol):
+    """Reads partitions of topics by offset (no consumer group, nothing committed)."""
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        """The partition's high watermark: the offset the next record will get."""
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[LogRecord]:
+        """Records with offsets in ``[start, end)``, in order."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+@dataclass(frozen=True)
+class HeldGraph:
+    """A graph this worker still holds in memory (e.g. across a rebalance)."""
+
+    engine: Engine
+    covered: Position
+    delta_offset: int
+
+
+@dataclass(frozen=True)
+class RecoveredGraph:
+    """A graph ready to go on: its engine and positions, and the batch of the checkpoint it
+    started from (-1: none on the volume)."""
+
+    graph: str
+    engine: Engine
+    covered: Position
+    delta_offset: int
+    checkpointed: int
+
+
+@dataclass(frozen=True)
+class RecoveredPartition:
+    """The graphs of one input partition and where its delta partition was read to."""
+
+    partition: int
+    graphs: list[RecoveredGraph]
+    log_end: int
+    replayed: int
+    seconds: float
+
+
+class Restorer:
+    """Recovers input partitions from checkpoints and the log."""
+
+    def __init__(
+        self,
+        *,
+        reader: LogReader,
+        store: CheckpointStore | None,
+        input_topic: str,
+        deltas_topic: str,
+        delta_partitions: int,
+        config: EngineConfig,
+        limits: DecodeLimits,
+    ) -> None:
+        self._reader = reader
+        self._store = store
+        self._input = input_topic
+        self._deltas = deltas_topic
+        self._delta_partitions = delta_partitions
+        self._config = config
+        self._limits = limits
+
+    def close(self) -> None:
+        """Release the log reader."""
+        self._reader.close()
+
+    def recover(
+        self, partition: int, held: Mapping[str, HeldGraph], held_log_end: int | None
+    ) -> RecoveredPartition:
+        """Recover ``partition``; ``held``: its graphs still in memory, read up to
+        ``held_log_end``. Raises DeltaLogError (or EngineError) when the log does not fit."""
+        started = time.monotonic()
+        engines, bases, checkpointed = self._bases(partition, held)
+        mark = self._store.log_mark(partition) if self._store else None
+        for graph in mark.graphs if mark else ():
+            bases.setdefault(graph, None)  # its checkpoints are gone: read the log from 0
+        log_end = max(mark.log_end if mark else 0, held_log_end or 0) or None
+        q = delta_partition(partition, self._delta_partitions)
+        end = self._reader.end_offset(self._deltas, q)
+        start = scan_start(bases, log_end)
+        if start > end:
+            raise DeltaLogError(
+                f"delta partition {self._deltas}[{q}] ends at {end}, before offset {start} that "
+                "the saved state has read to: was the deltas topic recreated?"
+            )
+        known = {g: b or EMPTY for g, b in bases.items()}
+        try:
+            plans = plan_partition(partition, known, self._entries(q, start, end))
+        except DeltaGapError as gap:
+            if start == 0:
+                raise
+            log.warning("%s; reading delta partition %d from its start", gap, q)
+            plans = plan_partition(partition, known, self._entries(q, 0, end))
+        graphs = self._replay(partition, plans, engines, checkpointed)
+        replayed = sum(len(p.replay) for p in plans.values())
+        return RecoveredPartition(partition, graphs, end, replayed, time.monotonic() - started)
+
+    def _bases(
+        self, partition: int, held: Mapping[str, HeldGraph]
+    ) -> tuple[dict[str, Engine], dict[str, Base | None], dict[str, int]]:
+        """Per graph the newest starting state: held in memory or the newest checkpoint that
+        restores (None when a graph's checkpoints all fail)."""
+        engines = {g: h.engine for g, h in held.items()}
+        bases: dict[str, Base | None] = {
+            g: Base(h.engine.batch_number, h.covered, h.delta_offset) for g, h in held.items()
+        }
+        checkpointed: dict[str, int] = {}
+        for graph in self._store.graphs(partition) if self._store else []:
+            assert self._store is not None
+            for ckpt in self._store.graph_checkpoints(partition, graph):
+                current = bases.get(graph)
+                if current is not None and current.batch >= ckpt.batch:
+                    break
+                if ckpt.graph != graph or ckpt.input_topic != self._input:
+                    log.warning("checkpoint of %r is for another graph or topic: skipped", graph)
+                    continue
+                try:
+                    engines[graph] = Engine.restore(ckpt.snapshot, self._config)
+                except EngineError as exc:
+                    log.warning("checkpoint %r batch %d unusable: %s", graph, ckpt.batch, exc)
+                    continue
+                bases[graph] = Base(ckpt.batch, ckpt.covered, ckpt.delta_offset)
+                checkpointed[graph] = ckpt.batch
+                break
+            else:
+                bases.setdefault(graph, None)
+        return engines, bases, checkpointed
+
+    def _entries(self, q: int, start: int, end: int) -> Iterator[DeltaEntry]:
+        for record in self._reader.read(self._deltas, q, start, end):
+            if record.value is not None:
+                yield parse_delta(record.value, record.headers, record.offset)
+
+    def _replay(
+        self,
+        partition: int,
+        plans: dict[str, GraphPlan],
+        engines: dict[str, Engine],
+        checkpointed: dict[str, int],
+    ) -> list[RecoveredGraph]:
+        plans = {g: p for g, p in plans.items() if g in engines or p.replay}
+        for graph in plans:
+            if graph not in engines:
+                engines[graph] = Engine(self._config, graph_id=graph)
+        span = input_range(plans.values())
+        if span is not None:
+            records = (
+                InputRecordView(r.offset, r.key, r.value)
+                for r in self._reader.read(self._input, partition, span[0], span[1] + 1)
+            )
+            try:
+                replay_partition(plans, engines, records, self._limits)
+            except EngineError as exc:
+                raise DeltaLogError(f"input partition {partition}: replay failed: {exc}") from exc
+        return [
+            RecoveredGraph(g, engines[g], p.covered, p.delta_offset, checkpointed.get(g, -1))
+            for g, p in sorted(plans.items())
+        ]

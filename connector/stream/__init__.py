@@ -1,0 +1,2 @@
+"""Stream processing free of any Kafka client: decode, batch, run the engine, publish,
+acknowledge."""

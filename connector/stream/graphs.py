@@ -1,0 +1,124 @@
+"""The worker's state per input partition and graph: which graphs it holds, each graph's
+engine, open micro-batch, and how far its input is taken into batches and covered by
+published deltas.
+
+A graph lives on one input partition (records are keyed by graph id); the first partition a
+graph is seen on owns it, and its records on any other partition are rejected
+(``wrong_partition``), so one engine never mixes two partitions' offsets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sparsiflow.connector.observability.kappa_probe import KappaProbe
+from sparsiflow.connector.stream.batcher import BatchPolicy, MicroBatcher
+from sparsiflow.connector.stream.positions import Position
+from sparsiflow.connector.stream.records import InputRecord
+from sparsiflow.connector.wire.edge_updates import Decoded
+from sparsiflow.connector.wire.rejections import Reason, Rejected
+from sparsiflow.engine.engine import Engine
+
+__all__ = ["GraphLimits", "GraphState", "GraphTable", "Pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An accepted input record waiting in its graph's open batch."""
+
+    record: InputRecord
+    decoded: Decoded
+
+
+@dataclass
+class GraphState:
+    """One graph held by this worker: its engine, open batch, kappa probe and positions."""
+
+    graph: str
+    partition: int
+    engine: Engine
+    batcher: MicroBatcher[Pending]
+    kappa: KappaProbe = field(default_factory=KappaProbe)
+    covered: Position = field(default_factory=lambda: Position(0))
+    """First input update not covered by a delivered delta."""
+    taken: Position = field(default_factory=lambda: Position(0))
+    """First input update not yet taken into a batch (records before it are repeats)."""
+    delta_offset: int = 0
+    """Offset after the graph's last delta in its delta partition (0: none yet)."""
+    checkpointed: int = -1
+    """Batch number of the graph's last checkpoint (-1: none)."""
+    held: list[object] = field(default_factory=list)
+    """Handles of repeated records inside the open batch, acknowledged with it."""
+
+
+@dataclass(frozen=True)
+class GraphLimits:
+    """Which graphs a worker accepts: ``allowed`` (empty: any) and at most ``max_graphs``."""
+
+    allowed: frozenset[str] = frozenset()
+    max_graphs: int = 1000
+
+
+@dataclass
+class GraphTable:
+    """Graphs held by this worker, created on their first accepted record."""
+
+    make_engine: Callable[[str], Engine]
+    policy: BatchPolicy
+    limits: GraphLimits = field(default_factory=GraphLimits)
+    clock: Callable[[], float] = time.monotonic
+    _graphs: dict[str, GraphState] = field(default_factory=dict, init=False)
+
+    def route(self, graph: str, partition: int) -> GraphState | Rejected:
+        """The state of ``graph`` for a record from ``partition``, or why it is refused."""
+        state = self._graphs.get(graph)
+        if state is not None:
+            if state.partition != partition:
+                return Rejected(
+                    Reason.WRONG_PARTITION,
+                    f"graph {graph!r} is held on input partition {state.partition}, "
+                    f"not {partition}: key records by graph id",
+                )
+            return state
+        if self.limits.allowed and graph not in self.limits.allowed:
+            return Rejected(Reason.UNKNOWN_GRAPH, f"graph {graph!r} is not served here")
+        if len(self._graphs) >= self.limits.max_graphs:
+            return Rejected(
+                Reason.TOO_MANY_GRAPHS, f"this worker already holds {self.limits.max_graphs} graphs"
+            )
+        state = GraphState(
+            graph, partition, self.make_engine(graph), MicroBatcher(self.policy, self.clock)
+        )
+        self._graphs[graph] = state
+        return state
+
+    def install(
+        self, graph: str, partition: int, engine: Engine, covered: Position, delta_offset: int
+    ) -> GraphState:
+        """Hold a recovered graph (replacing any state of it) and return its state."""
+        state = GraphState(
+            graph, partition, engine, MicroBatcher(self.policy, self.clock),
+            covered=covered, taken=covered, delta_offset=delta_offset,
+        )  # fmt: skip
+        self._graphs[graph] = state
+        return state
+
+    def on_partition(self, partition: int) -> list[GraphState]:
+        """The graphs held for ``partition``."""
+        return [s for s in self._graphs.values() if s.partition == partition]
+
+    def __iter__(self) -> Iterator[GraphState]:
+        return iter(list(self._graphs.values()))
+
+    def __len__(self) -> int:
+        return len(self._graphs)
+
+    def release(self, partitions: Iterable[int]) -> list[GraphState]:
+        """Drop and return the graphs of ``partitions`` (e.g. when they are revoked)."""
+        gone = set(partitions)
+        released = [s for s in self._graphs.values() if s.partition in gone]
+        for state in released:
+            del self._graphs[state.graph]
+        return released

@@ -1,0 +1,420 @@
+"""Stream processing, free of any Kafka client: decode each input record, batch it per graph,
+run the graph's engine off the event loop, publish the delta and metrics events, and only then
+acknowledge the input records they cover. Rejected records go to the DLQ and are acknowledged
+once their dead-letter records are delivered.
+
+The order is the reliability contract (DESIGN.md section 5): a batch's delta is delivered
+first, alone, then its metrics event, then the inputs it covers are acknowledged, so a consumer
+offset never passes an update whose delta is not in the deltas topic, and a metrics event never
+exists for a batch whose delta does not. One batch is processed at a time.
+
+Partitions: before the first record of an input partition is processed its graphs are
+recovered (checkpoint + deltas topic, :mod:`sparsiflow.connector.recovery.restorer`); records its
+graphs' deltas already cover are repeats, acknowledged without processing. A record with more
+updates than a batch holds is split into batches of its own, each delta naming its rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from sparsiflow.connector.observability.metrics import WorkerMetrics
+from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer
+from sparsiflow.connector.recovery.restorer import HeldGraph, Restorer
+from sparsiflow.connector.stream.flow import FlowControl, FlowGate
+from sparsiflow.connector.stream.graphs import GraphState, GraphTable, Pending
+from sparsiflow.connector.stream.positions import Position
+from sparsiflow.connector.stream.records import InputRecord, OutputRecord
+from sparsiflow.connector.wire.dead_letters import dlq_record
+from sparsiflow.connector.wire.delta_log import RowSpan, delta_headers, delta_partition
+from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, assemble, decode
+from sparsiflow.connector.wire.output_events import Kappa, SourceRange, encode_delta, encode_metrics
+from sparsiflow.connector.wire.rejections import Reason, Rejected
+from sparsiflow.engine.exceptions import failure_reason
+from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.engine.results import BatchReport
+
+__all__ = ["Ack", "OutputTopics", "Processor", "ProcessorFailedError", "Sink"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Sink(Protocol):
+    """Where output records go."""
+
+    async def deliver(self, records: Sequence[OutputRecord]) -> Sequence[int]:
+        """Send ``records`` in order and return once every one is delivered (raise if not),
+        with the offset each got."""
+
+
+Ack = Callable[[Sequence[object]], Awaitable[None]]
+"""Acknowledges input records by their ``InputRecord.handle``."""
+
+
+class ProcessorFailedError(RuntimeError):
+    """A batch could not be processed or delivered; the worker must stop and recover."""
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    """Output topic names; the deltas topic's partition count picks each graph's partition."""
+
+    deltas: str
+    metrics: str
+    dlq: str
+    delta_partitions: int = 1
+
+
+class Processor:
+    """Turns input records into delivered output events and acknowledgements."""
+
+    def __init__(
+        self,
+        *,
+        graphs: GraphTable,
+        topics: OutputTopics,
+        sink: Sink,
+        ack: Ack,
+        executor: Executor,
+        limits: DecodeLimits | None = None,
+        metrics: WorkerMetrics | None = None,
+        kappa_every: int = 0,
+        wall_clock: Callable[[], float] = time.time,
+        restorer: Restorer | None = None,
+        checkpointer: Checkpointer | None = None,
+        flow: tuple[FlowGate, FlowControl] | None = None,
+    ) -> None:
+        self.graphs = graphs
+        self._topics = topics
+        self._sink = sink
+        self._ack = ack
+        self._executor = executor
+        self._limits = limits or DecodeLimits()
+        self._metrics = metrics
+        self._kappa_every = kappa_every
+        self._now = wall_clock
+        self._restorer = restorer
+        self._checkpointer = checkpointer
+        self._flow = flow
+        self._lock = asyncio.Lock()
+        self._outbox: list[OutputRecord] = []
+        self._handles: list[object] = []
+        self._failure: BaseException | None = None
+        self._log_end: dict[int, int] = {}  # per partition held: offset after its last delta
+        self._active: set[int] = set()  # partitions recovered and being processed
+        self._assigned: set[int] | None = None  # None until the first assignment is known
+        self._kappa_failed: set[str] = set()  # graphs whose failed kappa estimate was logged
+
+    # --- stream -----------------------------------------------------------------------------
+    async def on_record(self, record: InputRecord) -> None:
+        """Take one input record: reject it, skip it as a repeat, or add it to its graph's
+        batch (processing the batch when it is full)."""
+        async with self._lock:
+            self._check()
+            if self._metrics is not None:
+                self._metrics.record_consumed()
+            if not await self._guarded(self._own(record.partition)):
+                return  # a partition no longer ours: its new owner reads the record again
+            routed = self._route(record)
+            if isinstance(routed, Rejected):
+                self._reject(record, routed)
+                return
+            state, decoded = routed
+            rows = len(decoded)
+            first = state.taken.rows_left(record.offset, rows)
+            if first >= rows:
+                self._repeat(state, record)
+            elif first > 0 or rows > self.graphs.policy.max_size:
+                await self._guarded(self._split(state, record, decoded, first))
+            else:
+                state.taken = Position(record.offset + 1)
+                closed = state.batcher.add(Pending(record, decoded), rows)
+                if closed:
+                    await self._guarded(self._process(state, closed))
+                self._throttle(state.partition)
+
+    async def on_tick(self) -> None:
+        """Recover newly assigned partitions; process batches whose deadline passed; deliver
+        pending dead-letter records; write checkpoints that fell due by time."""
+        async with self._lock:
+            self._check()
+            for partition in sorted((self._assigned or set()) - self._active):
+                await self._guarded(self._own(partition))
+            for state in self.graphs:
+                closed = state.batcher.poll()
+                if closed:
+                    await self._guarded(self._process(state, closed))
+            if self._outbox or self._handles:
+                await self._guarded(self._deliver())
+            for partition in sorted(self._active):
+                self._throttle(partition)
+                if self._checkpointer is not None and self._checkpointer.due(partition):
+                    await self._guarded(self._checkpoint(partition))
+
+    async def drain(self) -> None:
+        """Process every open batch now and deliver everything pending (graceful stop)."""
+        async with self._lock:
+            self._check()
+            await self._guarded(self._drain(self.graphs))
+
+    # --- partitions -------------------------------------------------------------------------
+    async def on_assigned(self, partitions: Iterable[int]) -> None:
+        """The input partitions are now exactly ``partitions``: drop the graphs of others. The
+        new ones are recovered by the next tick or record, not here: the group gets no
+        heartbeat while an assignment callback runs."""
+        async with self._lock:
+            self._check()
+            self._assigned = set(partitions)
+            gone = {s.partition for s in self.graphs} - self._assigned
+            await self._guarded(self._release(gone, drop=True))
+
+    async def on_revoked(self, partitions: Iterable[int]) -> None:
+        """``partitions`` are being revoked: publish their open batches, checkpoint them and
+        stop processing them (their graphs stay in memory until the next assignment)."""
+        async with self._lock:
+            self._check()
+            revoked = set(partitions)
+            self._assigned = (self._assigned or set()) - revoked
+            await self._guarded(self._release(revoked, drop=False))
+
+    async def close(self) -> None:
+        """Final stop: publish everything open and checkpoint every held partition."""
+        async with self._lock:
+            try:
+                if self._failure is None:
+                    await self._guarded(self._release(set(self._active), drop=False))
+            finally:
+                if self._restorer is not None:
+                    self._restorer.close()
+
+    # --- internals --------------------------------------------------------------------------
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise ProcessorFailedError("an earlier batch failed") from self._failure
+
+    async def _guarded(self, work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except Exception as exc:
+            self._failure = exc
+            raise ProcessorFailedError(f"processing failed: {exc!r}") from exc
+
+    async def _own(self, partition: int) -> bool:
+        """Whether records of ``partition`` are ours, recovering its graphs on first use."""
+        if partition in self._active:
+            return True
+        if self._assigned is not None and partition not in self._assigned:
+            return False
+        self._active.add(partition)
+        if self._restorer is None:
+            self._log_end.setdefault(partition, 0)
+            return True
+        states = self.graphs.on_partition(partition)
+        held = {s.graph: HeldGraph(s.engine, s.covered, s.delta_offset) for s in states}
+        restorer = self._restorer
+        done = await asyncio.get_running_loop().run_in_executor(
+            self._executor, restorer.recover, partition, held, self._log_end.get(partition)
+        )
+        checkpointed = {s.graph: s.checkpointed for s in states}
+        self.graphs.release([partition])
+        for g in done.graphs:
+            state = self.graphs.install(g.graph, partition, g.engine, g.covered, g.delta_offset)
+            state.checkpointed = max(g.checkpointed, checkpointed.get(g.graph, -1))
+        self._log_end[partition] = done.log_end
+        if self._checkpointer is not None:
+            self._checkpointer.start(partition, done.replayed)
+        log.warning(
+            "recovered input partition %d: %d graph(s), %d batch(es) replayed in %.3fs",
+            partition, len(done.graphs), done.replayed, done.seconds,
+        )  # fmt: skip
+        return True
+
+    async def _release(self, partitions: set[int], *, drop: bool) -> None:
+        """Publish the open batches of ``partitions``, checkpoint them, stop processing them;
+        ``drop``: forget their graphs too."""
+        await self._drain([s for s in self.graphs if s.partition in partitions])
+        for partition in sorted(partitions & self._active):
+            self._active.discard(partition)
+            if self._checkpointer is not None:
+                await self._checkpoint(partition)
+                self._checkpointer.stop(partition)
+            if self._flow is not None:
+                self._flow[0].forget(partition)
+        if drop:
+            for state in self.graphs.release(partitions):
+                if self._metrics is not None:
+                    self._metrics.forget_graph(state.graph)
+            for partition in partitions:
+                self._log_end.pop(partition, None)
+
+    async def _drain(self, states: Iterable[GraphState]) -> None:
+        for state in states:
+            closed = state.batcher.flush()
+            if closed:
+                await self._process(state, closed)
+        await self._deliver()
+
+    async def _checkpoint(self, partition: int) -> None:
+        assert self._checkpointer is not None
+        round_ = self._checkpointer.capture(
+            partition, self.graphs.on_partition(partition), self._log_end.get(partition, 0)
+        )
+        started = time.perf_counter()
+        write = self._checkpointer.write
+        size = await asyncio.get_running_loop().run_in_executor(self._executor, write, round_)
+        if self._metrics is not None:
+            self._metrics.record_checkpoint(seconds=time.perf_counter() - started, size_bytes=size)
+
+    def _throttle(self, partition: int) -> None:
+        if self._flow is None:
+            return
+        gate, control = self._flow
+        pending = sum(s.batcher.size for s in self.graphs.on_partition(partition))
+        change = gate.update(partition, pending)
+        if change == "pause":
+            control.pause(partition)
+        elif change == "resume":
+            control.resume(partition)
+
+    def _route(self, record: InputRecord) -> tuple[GraphState, Decoded] | Rejected:
+        decoded = decode(record.value, self._limits)
+        if isinstance(decoded, Rejected):
+            return decoded
+        if record.key != decoded.graph.encode():
+            shown = record.key[:80] if record.key is not None else None
+            return Rejected(
+                Reason.KEY_MISMATCH,
+                f"record key {shown!r} is not the graph id {decoded.graph!r}",
+            )
+        state = self.graphs.route(decoded.graph, record.partition)
+        return state if isinstance(state, Rejected) else (state, decoded)
+
+    def _reject(self, record: InputRecord, rejected: Rejected) -> None:
+        self._outbox.append(dlq_record(self._topics.dlq, record, rejected, self._now()))
+        self._handles.append(record.handle)
+        if self._metrics is not None:
+            self._metrics.record_rejected(rejected.reason.value)
+
+    def _repeat(self, state: GraphState, record: InputRecord) -> None:
+        """A record read again: acknowledge it once what covers it is delivered."""
+        if record.offset < state.covered.offset:
+            self._handles.append(record.handle)  # a published delta covers it
+        else:
+            state.held.append(record.handle)  # it waits in the open batch
+
+    async def _split(
+        self, state: GraphState, record: InputRecord, decoded: Decoded, first: int
+    ) -> None:
+        """Process rows ``first..`` of a big record as batches of their own."""
+        closed = state.batcher.flush()
+        if closed:
+            await self._process(state, closed)
+        rows, size = len(decoded), self.graphs.policy.max_size
+        updates = decoded.updates
+        for start in range(first, rows, size):
+            stop = min(start + size, rows)
+            chunk = Pending(record, Decoded(decoded.graph, batch=updates.slice(start, stop)))
+            state.taken = Position.past(record.offset, stop, rows)
+            await self._process(state, [chunk], RowSpan(start, stop, rows))
+
+    async def _process(
+        self, state: GraphState, items: list[Pending], rows: RowSpan | None = None
+    ) -> None:
+        tracked = self._metrics.track_in_flight() if self._metrics else contextlib.nullcontext()
+        with tracked:
+            await self._process_batch(state, items, rows)
+        if self._checkpointer is not None:
+            self._checkpointer.note_batch(state.partition)
+            if self._checkpointer.due(state.partition):
+                await self._checkpoint(state.partition)
+
+    async def _process_batch(
+        self, state: GraphState, items: list[Pending], rows: RowSpan | None
+    ) -> None:
+        batch = assemble([p.decoded for p in items])
+        loop = asyncio.get_running_loop()
+        report, kappa = await loop.run_in_executor(self._executor, self._apply, state, batch)
+        first, last = items[0].record, items[-1].record
+        oldest = min(p.record.timestamp for p in items)
+        now = self._now()
+        key = state.graph.encode()
+        source = SourceRange(state.partition, first.offset, last.offset)
+        started = time.perf_counter()
+        delta = OutputRecord(
+            self._topics.deltas,
+            key,
+            encode_delta(state.graph, report.batch, source, report.delta, now),
+            delta_headers(len(batch), rows),
+            delta_partition(state.partition, self._topics.delta_partitions),
+        )
+        (offset,) = await self._sink.deliver([delta])
+        state.delta_offset = offset + 1
+        self._log_end[state.partition] = max(self._log_end.get(state.partition, 0), offset + 1)
+        state.covered = (
+            Position.past(last.offset, rows.stop, rows.total) if rows else Position(last.offset + 1)
+        )
+        metrics = encode_metrics(state.graph, report, now - oldest, kappa, now)
+        self._outbox.append(OutputRecord(self._topics.metrics, key, metrics))
+        if rows is None or rows.stop == rows.total:
+            self._handles += [p.record.handle for p in items]
+        self._handles += state.held
+        state.held = []
+        await self._deliver()
+        if kappa is not None and kappa.unavailable is not None:
+            self._kappa_unavailable(state.graph, kappa)
+        if self._metrics is not None:
+            if kappa is not None and kappa.value is not None:
+                self._metrics.record_kappa(state.graph, kappa.value)
+            self._metrics.record_batch(
+                state.graph,
+                report,
+                updates=len(batch),
+                event_to_delta_seconds=self._now() - oldest,
+                publish_seconds=time.perf_counter() - started,
+            )
+
+    def _apply(self, state: GraphState, batch: UpdateBatch) -> tuple[BatchReport, Kappa | None]:
+        """Engine work of one batch (runs in the executor): apply, and every ``kappa_every``
+        batches measure kappa."""
+        report = state.engine.apply(batch)
+        every = self._kappa_every
+        kappa = _measure_kappa(state) if every and report.batch % every == 0 else None
+        return report, kappa
+
+    def _kappa_unavailable(self, graph: str, kappa: Kappa) -> None:
+        """Count a kappa that could not be measured; log the first one of each graph."""
+        assert kappa.failure_kind is not None
+        if self._metrics is not None:
+            self._metrics.record_measurement_failure("kappa", kappa.failure_kind)
+        if graph not in self._kappa_failed:
+            self._kappa_failed.add(graph)
+            log.warning(
+                "graph %r: kappa not estimated (%s); the stream goes on, and later failures of "
+                "this graph are only counted in sparsiflow_measurement_failures_total",
+                graph, kappa.unavailable,
+            )  # fmt: skip
+
+    async def _deliver(self) -> None:
+        records, handles = self._outbox, self._handles
+        self._outbox, self._handles = [], []
+        if records:
+            await self._sink.deliver(records)
+        if handles:
+            await self._ack(handles)
+
+
+def _measure_kappa(state: GraphState) -> Kappa | None:
+    """The graph's kappa, or why not: a measurement is optional, so any failure of it becomes
+    a reason (``error: ...``) and never stops the batch it describes."""
+    try:
+        return state.kappa.measure(state.engine)
+    except Exception as exc:
+        return Kappa(None, state.kappa.METHOD, failure_reason("error", exc))

@@ -1,0 +1,133 @@
+"""The deltas topic read back as the record of what was decided: the headers the worker puts on
+each delta (how many updates it covers; for a chunk of a split record, which rows), the delta
+partition of an input partition, and a delta record parsed into a :class:`DeltaEntry`.
+
+A graph's deltas all go to one delta partition chosen by its input partition
+(:func:`delta_partition`), so recovering an input partition reads exactly one partition of the
+deltas topic. The record key stays the graph id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+
+from sparsiflow.connector.stream.positions import Position
+from sparsiflow.connector.stream.records import Headers
+from sparsiflow.engine.results import Delta
+
+__all__ = [
+    "ROWS_HEADER",
+    "UPDATES_HEADER",
+    "DeltaEntry",
+    "DeltaLogError",
+    "RowSpan",
+    "delta_headers",
+    "delta_partition",
+    "parse_delta",
+]
+
+UPDATES_HEADER = "sparsiflow.updates"
+ROWS_HEADER = "sparsiflow.rows"
+
+
+class DeltaLogError(RuntimeError):
+    """The deltas topic cannot be read back consistently (unreadable delta, gap, conflict)."""
+
+
+class RowSpan(NamedTuple):
+    """Rows ``start:stop`` of a record of ``total`` rows (one chunk of a split record)."""
+
+    start: int
+    stop: int
+    total: int
+
+
+def delta_partition(input_partition: int, delta_partitions: int) -> int:
+    """The delta partition that holds the deltas of the graphs of ``input_partition``."""
+    return input_partition % delta_partitions
+
+
+def delta_headers(updates: int, rows: RowSpan | None) -> Headers:
+    """Headers of a delta covering ``updates`` updates (``rows``: the chunk of a split record)."""
+    headers = [(UPDATES_HEADER, str(updates).encode())]
+    if rows is not None:
+        headers.append((ROWS_HEADER, f"{rows.start}:{rows.stop}/{rows.total}".encode()))
+    return headers
+
+
+@dataclass(frozen=True)
+class DeltaEntry:
+    """One delta of the log: its graph, batch, source range, rows, the parsed delta, its
+    content (for comparing repeats) and its offset in the delta partition."""
+
+    graph: str
+    batch: int
+    partition: int
+    first_offset: int
+    last_offset: int
+    rows: RowSpan | None
+    updates: int | None
+    delta: Delta
+    content: bytes
+    log_offset: int
+
+    @property
+    def start(self) -> Position:
+        """Position of the first update it covers."""
+        return Position(self.first_offset, self.rows.start if self.rows else 0)
+
+    @property
+    def covered(self) -> Position:
+        """Position of the first update after the ones it covers."""
+        if self.rows is None:
+            return Position(self.last_offset + 1)
+        return Position.past(self.last_offset, self.rows.stop, self.rows.total)
+
+
+def parse_delta(value: bytes, headers: Headers, log_offset: int) -> DeltaEntry:
+    """A delta record's value and headers as an entry; raises DeltaLogError if unreadable."""
+    try:
+        event: dict[str, Any] = orjson.loads(value)
+        source = event["source"]
+        found = dict(headers)
+        rows = None
+        if ROWS_HEADER in found:
+            span, total = found[ROWS_HEADER].decode().split("/")
+            start, stop = span.split(":")
+            rows = RowSpan(int(start), int(stop), int(total))
+        updates = int(found[UPDATES_HEADER]) if UPDATES_HEADER in found else None
+        return DeltaEntry(
+            graph=str(event["graph"]),
+            batch=int(event["batch"]),
+            partition=int(source["partition"]),
+            first_offset=int(source["first_offset"]),
+            last_offset=int(source["last_offset"]),
+            rows=rows,
+            updates=updates,
+            delta=_delta(event),
+            content=orjson.dumps(
+                [source, event["added"], event["removed"], event["reweighted"], rows and list(rows)]
+            ),
+            log_offset=log_offset,
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DeltaLogError(f"unreadable delta at offset {log_offset}: {exc!r}") from exc
+
+
+def _delta(event: dict[str, Any]) -> Delta:
+    def ids(rows: list[list[Any]], i: int) -> Any:
+        return np.array([r[i] for r in rows], dtype=np.int64)
+
+    def weights(rows: list[list[Any]]) -> Any:
+        return np.array([r[2] for r in rows], dtype=np.float64)
+
+    added, removed, reweighted = event["added"], event["removed"], event["reweighted"]
+    return Delta(
+        ids(added, 0), ids(added, 1), weights(added),
+        ids(removed, 0), ids(removed, 1),
+        ids(reweighted, 0), ids(reweighted, 1), weights(reweighted),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Quality: the exact kappa oracle, the online estimator, the control loop."""

@@ -1,0 +1,121 @@
+"""The kappa control loop: keep lambda_max(L_G, L_H) under a target at the least density.
+
+Local rules judge each new edge by its own distortion; kappa is set by the worst direction of
+the whole graph, often fixed by edges no rule looks at again. This loop looks at all of G. A
+round takes the Ritz vectors x_j of one Lanczos run on ``L_H^{-1} L_G`` whose Ritz values exceed
+the target (scaled so ``x' L_H x = 1``): together they point at every bad region at once, not
+only the worst. Adding edges whose scores ``s_j(e) = w_e (x_j[p] - x_j[q])^2`` sum to S_j
+lowers x_j's Rayleigh quotient from lambda_j to ``lambda_j / (1 + S_j)`` (GRASS's perturbation
+ranking), so direction j needs ``S_j >= lambda_j / target - 1``. Edges of G outside H are taken
+greedily by their share of the directions' remaining needs, skipping an edge whose ends both
+touch the ends of an edge already taken this round (similarity filter), until every direction
+is satisfied; then lambda_max is estimated again (``sparsiflow.engine.quality.estimator``) and
+another round runs if it is still above target. Random starts are seeded: a run depends only on (G,
+H, seed).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sparsiflow.engine.bootstrap import csr
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.quality.estimator import KappaEstimator
+
+__all__ = ["ControlOutcome", "control_rounds", "pick_recoveries"]
+
+
+@dataclass(frozen=True)
+class ControlOutcome:
+    """What one control run did: estimates before/after, edges recovered (rows of G)."""
+
+    lambda_before: float
+    lambda_after: float
+    rounds: int
+    recovered: NDArray[np.int64]
+    seconds: float
+
+
+def pick_recoveries(
+    graph: EdgeList,
+    outside: NDArray[np.bool_],
+    probes: NDArray[np.float64],
+    needs: NDArray[np.float64],
+    limit: int,
+) -> NDArray[np.int64]:
+    """Rows of ``graph`` (among ``outside``) to recover so that each direction (row of
+    ``probes``) gets score ``needs[j]``; at most ``limit`` rows, similar edges skipped."""
+    active = needs > 0
+    if not active.any():
+        return np.zeros(0, np.int64)
+    rows = np.flatnonzero(outside)
+    diff = probes[active][:, graph.u[rows]] - probes[active][:, graph.v[rows]]
+    scores = graph.w[rows] * diff * diff  # (probes, rows)
+    remaining = needs[active].copy()
+    shares = np.minimum(scores, remaining[:, None]) / remaining[:, None]
+    ranked = np.argsort(-shares.sum(axis=0), kind="stable")[: 50 * limit + 256]
+    indptr, nbr, _ = csr(graph.n, graph.u, graph.v)
+    near = np.full(graph.n, -1, np.int64)
+    taken: list[int] = []
+    for k in ranked:
+        if (remaining <= 0).all() or len(taken) >= limit:
+            break
+        if not (scores[:, k] > 1e-3 * np.maximum(remaining, 0)).any():
+            continue
+        row = rows[k]
+        a, b = graph.u[row], graph.v[row]
+        if near[a] >= 0 and near[a] == near[b]:
+            continue
+        taken.append(int(row))
+        remaining -= scores[:, k]
+        for end in (a, b):
+            near[end] = row
+            near[nbr[indptr[end] : indptr[end + 1]]] = row
+    return np.array(sorted(taken), np.int64)
+
+
+def control_rounds(
+    graph: EdgeList,
+    in_h: NDArray[np.bool_],
+    target: float,
+    seed: int,
+    rounds: int = 8,
+    per_round: float = 0.05,
+    krylov: int = 40,
+    tol: float = 1e-2,
+    aim: float = 0.05,
+) -> tuple[ControlOutcome, NDArray[np.bool_]]:
+    """Recover edges of ``graph`` into H (its ``in_h`` rows) until the estimate of lambda_max
+    is at most ``target`` or ``rounds`` rounds ran (each adds at most ``per_round * n`` edges).
+    Each round picks edges for ``target * (1 - aim)``: the top directions cluster, so a round
+    that only just fixes the ones it saw leaves their neighbours above the target, and every
+    further round costs a factorization and two Lanczos runs (delaunay 2^18, unit weights,
+    K = 16, target 60 over 10 insertion batches: aim 0 -> 0.05 cut the loop's time from 169 s
+    to 78 s, at 0.1157 instead of 0.1171 off-tree density).
+    Returns the outcome and the new mask."""
+    start = time.perf_counter()
+    estimator = KappaEstimator(tol=tol, seed=seed)
+    mask = in_h.copy()
+    estimate = estimator.update(graph, graph.subset(mask))
+    before = estimate.lambda_max
+    limit = max(1, int(per_round * graph.n))
+    done = 0
+    while estimate.lambda_max > target and done < rounds and np.isfinite(estimate.lambda_max):
+        values, vectors = estimator.ritz(graph, graph.subset(mask), krylov, target)
+        vectors = np.vstack([estimate.vector[None, :], vectors])
+        values = np.append(estimate.lambda_max, values)
+        needs = values / (target * (1.0 - aim)) - 1.0
+        picked = pick_recoveries(graph, ~mask, vectors, needs, limit)
+        if picked.size == 0:
+            break
+        mask[picked] = True
+        done += 1
+        estimate = estimator.update(graph, graph.subset(mask))
+    outcome = ControlOutcome(
+        before, estimate.lambda_max, done, np.flatnonzero(mask & ~in_h), time.perf_counter() - start
+    )
+    return outcome, mask

@@ -1,0 +1,97 @@
+"""The Laplacian pencil (L_G, L_H) restricted to vectors orthogonal to the constants.
+
+Both Laplacians vanish on vectors constant on each connected component. *Grounding* one node
+(a root) per component removes exactly that null space: the Rayleigh quotient
+``x' L_G x / x' L_H x`` does not change when a constant is added on a component, so the
+generalized eigenvalues of the grounded pencil are those of the original one on the complement
+of the constants. Grounded Laplacians of connected pieces are symmetric positive definite, so
+they factorize without the ``1e-6`` diagonal shift the dyGRASS reference adds (which perturbs
+the eigenvalues by about ``shift / lambda_2(L_H)``, far more than 1e-6 on large meshes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.linalg import splu
+
+from sparsiflow.engine.graph.edges import EdgeList, components
+
+__all__ = ["Factor", "Grounding", "grounded_laplacian"]
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """One root per connected component; ``keep`` marks the other nodes (the reduced space)."""
+
+    count: int
+    labels: NDArray[np.int64]
+    roots: NDArray[np.int64]
+    keep: NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, edges: EdgeList) -> Grounding:
+        """Ground the lowest-numbered node of every component of ``edges``."""
+        count, labels = components(edges)
+        roots = np.unique(labels, return_index=True)[1].astype(np.int64)
+        keep = np.ones(edges.n, dtype=np.bool_)
+        keep[roots] = False
+        return cls(count, labels, roots, keep)
+
+    @property
+    def size(self) -> int:
+        """Dimension of the reduced space: nodes minus components."""
+        return int(self.keep.shape[0] - self.count)
+
+    def reduce(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Restrict a node vector to the reduced space, first making it zero at the roots."""
+        return (x - x[self.roots[self.labels]])[self.keep]
+
+    def expand(self, y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Node vector equal to ``y`` on the kept nodes and zero at the roots."""
+        x = np.zeros(self.keep.shape[0])
+        x[self.keep] = y
+        return x
+
+
+def grounded_laplacian(edges: EdgeList, grounding: Grounding) -> sp.csc_matrix:
+    """``L`` of ``edges`` without the rows and columns of the grounded roots (CSC)."""
+    index = np.cumsum(grounding.keep, dtype=np.int64) - 1
+    index[~grounding.keep] = -1
+    deg = np.bincount(edges.u, edges.w, edges.n) + np.bincount(edges.v, edges.w, edges.n)
+    iu, iv = index[edges.u], index[edges.v]
+    both = (iu >= 0) & (iv >= 0)
+    kept = np.flatnonzero(grounding.keep)
+    rows = np.concatenate([iu[both], iv[both], index[kept]])
+    cols = np.concatenate([iv[both], iu[both], index[kept]])
+    vals = np.concatenate([-edges.w[both], -edges.w[both], deg[kept]])
+    size = grounding.size
+    return sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
+
+
+class Factor:
+    """Sparse LU (SuperLU) of a symmetric positive definite matrix, for repeated solves.
+
+    Symmetric mode with a minimum-degree ordering on ``A + A'`` and no pivoting: on a
+    2^18-node Delaunay Laplacian this fills 2.4x less and runs 2.3x faster than COLAMD.
+    """
+
+    def __init__(self, matrix: sp.csc_matrix) -> None:
+        self._lu = splu(
+            matrix,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+
+    @property
+    def nnz(self) -> int:
+        """Stored entries of both factors (a measure of fill)."""
+        return int(self._lu.L.nnz + self._lu.U.nnz)
+
+    def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``A^{-1} b`` (``b`` a vector, or a matrix of right-hand sides as columns)."""
+        return np.asarray(self._lu.solve(b), dtype=np.float64)

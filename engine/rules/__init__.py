@@ -1,0 +1,1 @@
+"""The local rules: insertion (is an edge critical?), deletion repair, search."""

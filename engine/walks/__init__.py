@@ -1,0 +1,1 @@
+"""Random walks (the dyGRASS primitive) and where they run: Numba, NumPy, CuPy."""

@@ -1,0 +1,5 @@
+"""``python -m sparsiflow`` runs the ``sparsiflow`` command line."""
+
+from sparsiflow.connector.cli.main import main
+
+main()
