@@ -18,14 +18,13 @@ from bench.profiles import Profile
 from bench.series import KappaProbe, Policy, Series, run_engine, run_rebuild
 from bench.workload import Workload
 from sparsiflow.engine.bootstrap import static_sparsifier
-from sparsiflow.engine.config import EngineConfig, Mode
+from sparsiflow.engine.config import MODES, EngineConfig
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.offline import replay, start_engine
 from sparsiflow.engine.quality.exact import measure
 
 __all__ = ["MODES", "compare_graph", "sweep_point"]
 
-MODES: tuple[Mode, ...] = ("default", "dygrass")
 SATURATION = 1e-3  # a sweep stops once density, having begun to fall, moves less than this
 
 Say = Callable[[str], None]
@@ -106,7 +105,13 @@ def _rebuild_curve(work: Workload, densities: list[float]) -> list[dict[str, Any
     for d in densities:
         h = g.subset(static_sparsifier(g.n, g.u, g.v, g.w, d))
         q = measure(g, h)
-        out.append({"density": q.density, "off_tree_density": q.off_tree_density, "kappa": q.kappa})
+        out.append(
+            {
+                "density": q.stats.density,
+                "off_tree_density": q.stats.off_tree_density,
+                "kappa": q.kappa,
+            }
+        )
     return out
 
 

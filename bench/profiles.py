@@ -8,14 +8,12 @@ included); ``full`` is the issue's protocol at the paper's sizes and takes hours
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from sparsiflow.engine.graph.edges import EdgeList
-from sparsiflow.workloads.families import Weights, delaunay, fem_mesh, grid_circuit, power_law
+from sparsiflow.workloads import Family, Weights
+from sparsiflow.workloads.families import build, delaunay
 
 __all__ = ["PROFILES", "Family", "GraphSpec", "Profile"]
-
-Family = Literal["delaunay", "grid-circuit", "fem-mesh", "power-law"]
 
 
 @dataclass(frozen=True)
@@ -38,14 +36,9 @@ class GraphSpec:
 
     def build(self) -> EdgeList:
         """The graph (deterministic for the seed)."""
-        n = self.nodes
         if self.family == "delaunay":
-            return delaunay(n, self.weights, self.seed)
-        if self.family == "grid-circuit":
-            return grid_circuit(n, self.seed)
-        if self.family == "fem-mesh":
-            return fem_mesh(n, self.seed)
-        return power_law(n, self.seed)
+            return delaunay(self.nodes, self.weights, self.seed)
+        return build(self.family, self.nodes, self.seed)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
+
+from sparsiflow.connector.wire.deltas import decode_delta
+from sparsiflow.connector.wire.metrics_events import MetricsEvent, decode_metrics
+from sparsiflow.workloads import Family
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -26,7 +29,7 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class DemoOptions:
-    kind: str = "delaunay"
+    kind: Family = "delaunay"
     nodes: int = 10_000
     insert_frac: float = 0.25
     delete_frac: float = 0.01
@@ -44,7 +47,7 @@ class _Progress:
     produced: int = 0
     batches: int = 0
     last_offset: int = -1
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsEvent | None = None
     latencies: list[float] = field(default_factory=list)
 
 
@@ -122,18 +125,11 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def _stream(options: DemoOptions, log: Say) -> tuple[Any, int]:
-    from sparsiflow.engine.graph.edges import EdgeList
     from sparsiflow.engine.graph.updates import UpdateBatch
     from sparsiflow.workloads import families as generate
     from sparsiflow.workloads.streams import update_stream
 
-    families: dict[str, Callable[..., EdgeList]] = {
-        "delaunay": generate.delaunay,
-        "grid-circuit": generate.grid_circuit,
-        "fem-mesh": generate.fem_mesh,
-        "power-law": generate.power_law,
-    }
-    full = families[options.kind](options.nodes, seed=options.seed)
+    full = generate.build(options.kind, options.nodes, seed=options.seed)
     stream = update_stream(full, options.insert_frac, options.delete_frac, options.seed)
     base = UpdateBatch.inserts(stream.base.u, stream.base.v, stream.base.w)
     updates = UpdateBatch.concat([base, stream.batch()])
@@ -183,21 +179,21 @@ def _follow(
                 raise RuntimeError(f"the worker stalled or died:\n{worker.diagnosis()}")
             msg = consumer.poll(0.2)
             if msg is not None and msg.error() is None and msg.key() == graph.encode():
-                event = orjson.loads(msg.value() or b"{}")
                 if msg.topic() == topics["deltas"]:
-                    covered = max(covered, event["source"]["last_offset"])
-                    progress.batches = event["batch"] + 1
+                    delta = decode_delta(msg.value())
+                    covered = max(covered, delta.source.last_offset)
+                    progress.batches = delta.batch + 1
                 else:
-                    progress.metrics = event
-                    progress.latencies.append(event["latency_seconds"])
-            if time.monotonic() - shown >= 1.0 and progress.metrics:
+                    progress.metrics = decode_metrics(msg.value())
+                    progress.latencies.append(progress.metrics.latency_seconds)
+            if time.monotonic() - shown >= 1.0 and progress.metrics is not None:
                 shown = time.monotonic()
                 m = progress.metrics
                 log(
-                    f"produced {progress.produced:>8} updates | batch {m['batch']:>4} | G "
-                    f"{m['edges_graph']:>7} edges | H {m['edges_sparsifier']:>7} edges | "
-                    f"off-tree density {m['off_tree_density']:.3f} | latency "
-                    f"{m['latency_seconds'] * 1000:6.0f} ms"
+                    f"produced {progress.produced:>8} updates | batch {m.batch:>4} | G "
+                    f"{m.stats.edges_graph:>7} edges | H {m.stats.edges_sparsifier:>7} edges | "
+                    f"off-tree density {m.stats.off_tree_density:.3f} | latency "
+                    f"{m.latency_seconds * 1000:6.0f} ms"
                 )
     finally:
         consumer.close()
@@ -213,12 +209,11 @@ def _quality(conf: dict[str, Any], topics: dict[str, str], graph: str, log: Say)
     assert state.input is not None
     g, h = dense_pair(state.input.columns(), state.sparsifier.columns())
     report = measure(g, h)
+    stats = report.stats
     summary: dict[str, Any] = {
-        "nodes": g.n,
-        "edges_graph": g.m,
-        "edges_sparsifier": h.m,
-        "density": round(report.density, 4),
-        "off_tree_density": round(report.off_tree_density, 4),
+        **stats.figures(),
+        "density": round(stats.density, 4),
+        "off_tree_density": round(stats.off_tree_density, 4),
         "components": report.components,
         "kappa": round(report.kappa, 3),
         "kappa_method": report.method,
@@ -226,7 +221,7 @@ def _quality(conf: dict[str, Any], topics: dict[str, str], graph: str, log: Say)
     }
     log(
         f"final quality: kappa {report.kappa:.2f} ({report.method}), density "
-        f"{report.density:.3f}, off-tree density {report.off_tree_density:.3f}, |G| {g.m}, "
+        f"{stats.density:.3f}, off-tree density {stats.off_tree_density:.3f}, |G| {g.m}, "
         f"|H| {h.m}, components {report.components}"
     )
     return summary

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sparsiflow.connector.wire.edge_updates import MAX_RECORD_UPDATES, DecodeLimits, is_graph_id
-from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.config import Backend, EngineConfig, Mode
 
 __all__ = [
     "BatchSettings",
@@ -103,12 +103,12 @@ class EngineSettings(BaseSettings):
 
     model_config = _config("SPARSIFLOW_ENGINE_")
 
-    mode: Literal["default", "dygrass"] = _ENGINE_DEFAULTS.mode
+    mode: Mode = _ENGINE_DEFAULTS.mode
     threshold: float = Field(_ENGINE_DEFAULTS.threshold, gt=0)
     walkers: int = Field(_ENGINE_DEFAULTS.walkers, ge=1)
     max_steps: int = Field(_ENGINE_DEFAULTS.max_steps, ge=1)
     seed: int = _ENGINE_DEFAULTS.seed
-    backend: Literal["auto", "numpy", "numba", "cupy"] = _ENGINE_DEFAULTS.backend
+    backend: Backend = _ENGINE_DEFAULTS.backend
     target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
     control_every: int = Field(_ENGINE_DEFAULTS.control_every, ge=1)
     threads: int = Field(_ENGINE_DEFAULTS.threads, ge=1)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-__all__ = ["Backend", "EngineConfig", "Mode"]
+__all__ = ["BACKENDS", "MODES", "Backend", "EngineConfig", "Mode"]
 
 Mode = Literal["default", "dygrass"]
 Backend = Literal["auto", "numpy", "numba", "cupy"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+"""Every mode, in the order the command line lists them."""
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+"""Every backend name (``auto`` first)."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,8 @@ class EngineConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        if self.mode not in ("default", "dygrass"):
-            raise ValueError(f"mode must be 'default' or 'dygrass', got {self.mode!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.threshold > 0:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
         if self.walkers < 1 or self.max_steps < 1:
@@ -64,7 +68,7 @@ class EngineConfig:
             raise ValueError("repair_discount must be in (0, 1]")
         if self.parallel_paths < 1:
             raise ValueError("parallel_paths must be >= 1")
-        if self.backend not in ("auto", "numpy", "numba", "cupy"):
+        if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}")
         if self.target_kappa is not None and not self.target_kappa > 1:
             raise ValueError("target_kappa must be > 1")

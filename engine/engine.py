@@ -7,13 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
 from sparsiflow.engine import snapshot
-from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import EngineConfig
-from sparsiflow.engine.exceptions import EngineError, InvalidUpdateError
+from sparsiflow.engine.exceptions import EngineError
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
@@ -29,8 +26,9 @@ from sparsiflow.engine.rules.insertion import (
     surely_redundant,
 )
 from sparsiflow.engine.rules.search import Workspace, new_workspace, overflowed
-from sparsiflow.engine.store.components import Components, add_isolated
+from sparsiflow.engine.store.components import add_isolated
 from sparsiflow.engine.store.graph_store import GraphStore
+from sparsiflow.engine.store.initial import components_of, initial_store, no_edges
 from sparsiflow.engine.store.layout import GENERATION
 from sparsiflow.engine.store.mutations import add_to_g, add_to_h, remove_edges, reweight
 from sparsiflow.engine.store.node_ids import IdMap
@@ -65,12 +63,12 @@ class Engine:
         self._buffer = EdgeBuffer.new(64)
         self._chunks = Chunks(self.config.threads)
         self._spare: list[Workspace] = []  # the extra threads' search workspaces
-        self._set_state(GraphStore.from_edges(0, *_no_edges(), np.zeros(0, np.bool_)))
+        self._set_state(GraphStore.from_edges(0, *no_edges(), np.zeros(0, np.bool_)))
 
     def _set_state(self, store: GraphStore) -> None:
         self._store = store
         self._ws = new_workspace(store.nodes)
-        self._comp = _components_of(store)
+        self._comp = components_of(store)
 
     @classmethod
     def from_graph(
@@ -92,42 +90,16 @@ class Engine:
         internal indices follow a reverse Cuthill-McKee order of G, so that neighbours sit close
         in memory (searches touch fewer cache lines); results do not depend on it."""
         engine = cls(config, graph_id)
-        batch = UpdateBatch.inserts(np.asarray(u), np.asarray(v), np.asarray(w))
-        extra = np.zeros(0, np.int64) if nodes is None else np.asarray(nodes, dtype=np.int64)
-        ids, a, b = _local_ids(extra, batch.u, batch.v)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        n = ids.shape[0]
-        if np.unique(lo * n + hi).shape[0] != lo.shape[0]:
-            raise InvalidUpdateError("the graph lists an edge more than once")
-        if sparsifier is None:  # on the input's numbering: independent of the reordering
-            in_h = static_sparsifier(n, lo, hi, batch.w, off_tree_density)
-        engine._ids.add(ids[reverse_cuthill_mckee(_adjacency(n, a, b), True)] if reorder else ids)
-        ends = engine._ids.lookup(np.stack([batch.u, batch.v], axis=1).ravel()).reshape(-1, 2)
-        lo, hi = ends.min(axis=1), ends.max(axis=1)
-        if sparsifier is not None:
-            in_h = engine._mask_of(lo, hi, *sparsifier)
-        engine._set_state(GraphStore.from_edges(n, lo, hi, batch.w, in_h))
-        if engine._comp.number != _count_components(n, lo[in_h], hi[in_h]):
-            raise InvalidUpdateError("the given sparsifier does not have the graph's components")
-        return engine
-
-    def _mask_of(
-        self,
-        lo: NDArray[np.int64],
-        hi: NDArray[np.int64],
-        hu: NDArray[np.integer],
-        hv: NDArray[np.integer],
-    ) -> NDArray[np.bool_]:
-        ends = self._ids.lookup(
-            np.stack([np.asarray(hu), np.asarray(hv)], axis=1).ravel().astype(np.int64)
+        ids, store = initial_store(
+            UpdateBatch.inserts(np.asarray(u), np.asarray(v), np.asarray(w)),
+            np.zeros(0, np.int64) if nodes is None else np.asarray(nodes, dtype=np.int64),
+            sparsifier,
+            off_tree_density,
+            reorder,
         )
-        ends = ends.reshape(-1, 2)
-        n = len(self._ids)
-        h_keys = ends.min(axis=1) * n + ends.max(axis=1)
-        in_h = np.isin(lo * n + hi, h_keys)
-        if (ends < 0).any() or int(in_h.sum()) != np.unique(h_keys).shape[0]:
-            raise InvalidUpdateError("the given sparsifier has edges that are not in the graph")
-        return in_h
+        engine._ids.add(ids)
+        engine._set_state(store)
+        return engine
 
     # ----------------------------------------------------------------------------- batches
     def apply(self, batch: UpdateBatch) -> BatchReport:
@@ -168,7 +140,7 @@ class Engine:
         seconds["insert"] = time.perf_counter() - clock
 
         self._changed += [net.lo[cand][critical], net.hi[cand][critical]]
-        recovered = _no_edges()
+        recovered = no_edges()
         if cfg.target_kappa is not None and self.batch_number % cfg.control_every == 0:
             clock = time.perf_counter()
             recovered = self._control(cfg.target_kappa)
@@ -409,7 +381,7 @@ class Engine:
             lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, delta.added_w, i),
             lo.shape[0],
         )
-        self._comp = _components_of(self._store)
+        self._comp = components_of(self._store)
         self._store.arrays.meta[GENERATION] += 1  # array backends re-read all of H
         self.batch_number += 1
 
@@ -488,41 +460,3 @@ def _same_pairs(
     a = np.sort(np.stack([np.minimum(u1, v1), np.maximum(u1, v1)], axis=1).view("i8,i8").ravel())
     b = np.sort(np.stack([np.minimum(u2, v2), np.maximum(u2, v2)], axis=1).view("i8,i8").ravel())
     return bool(np.array_equal(a, b))
-
-
-def _local_ids(
-    extra: NDArray[np.int64], u: NDArray[np.int64], v: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """Node ids in order of first appearance, and the edges' ends as indices into them."""
-    uniq, first = np.unique(
-        np.concatenate([extra, np.stack([u, v], axis=1).ravel()]), return_index=True
-    )
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.shape[0])
-    return uniq[order], rank[np.searchsorted(uniq, u)], rank[np.searchsorted(uniq, v)]
-
-
-def _adjacency(n: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> csr_matrix:
-    return coo_matrix((np.ones(2 * a.shape[0]), (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
-
-
-def _no_edges() -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-
-
-def _count_components(n: int, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> int:
-    return _labels(n, lo, hi)[0]
-
-
-def _labels(n: int, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> tuple[int, NDArray[np.int32]]:
-    adjacency = coo_matrix((np.ones(lo.shape[0]), (lo, hi)), shape=(n, n))
-    count, labels = connected_components(adjacency, directed=False)
-    return int(count), labels.astype(np.int32)
-
-
-def _components_of(store: GraphStore) -> Components:
-    """Components of H (equal to G's by the invariant), from scratch."""
-    lo, hi, _ = store.edges_of(only_h=True)
-    count, labels = _labels(store.nodes, lo, hi)
-    return Components.build(store.nodes, labels, count)

@@ -53,7 +53,6 @@ def split_batches(updates: UpdateBatch, size: int) -> Iterator[UpdateBatch]:
 
 def batch_figures(report: BatchReport) -> dict[str, Any]:
     """The per-batch entry of metrics.json."""
-    stats = report.stats
     return {
         "batch": report.batch,
         "inserted": report.inserted,
@@ -66,12 +65,7 @@ def batch_figures(report: BatchReport) -> dict[str, Any]:
         "settled": report.settled,
         "engine_seconds": report.engine_seconds,
         "seconds": report.seconds,
-        "nodes": stats.nodes,
-        "edges_graph": stats.edges_graph,
-        "edges_sparsifier": stats.edges_sparsifier,
-        "components": stats.components,
-        "density": stats.density,
-        "off_tree_density": stats.off_tree_density,
+        **report.stats.figures(),
     }
 
 
@@ -85,7 +79,6 @@ class ReplayResult:
     wall_seconds: float = 0.0
 
     def summary(self, engine: Engine) -> dict[str, Any]:
-        stats = engine.stats()
         rate = self.updates / self.engine_seconds if self.engine_seconds > 0 else None
         return {
             "updates": self.updates,
@@ -93,12 +86,7 @@ class ReplayResult:
             "engine_seconds": self.engine_seconds,
             "wall_seconds": self.wall_seconds,
             "updates_per_engine_second": rate,
-            "nodes": stats.nodes,
-            "edges_graph": stats.edges_graph,
-            "edges_sparsifier": stats.edges_sparsifier,
-            "components": stats.components,
-            "density": stats.density,
-            "off_tree_density": stats.off_tree_density,
+            **engine.stats().figures(),
             "engine_bytes": engine.nbytes,
         }
 

@@ -43,24 +43,6 @@ class Delta:
     def size(self) -> int:
         return int(self.added_u.size + self.removed_u.size + self.reweighted_u.size)
 
-    def to_lists(self) -> dict[str, list[list[int | float]]]:
-        """JSON-ready form: ``{"added": [[u, v, w]], "removed": [[u, v]], "reweighted": ...}``."""
-        return {
-            "added": [
-                [int(a), int(b), float(c)]
-                for a, b, c in zip(self.added_u, self.added_v, self.added_w, strict=True)
-            ],
-            "removed": [
-                [int(a), int(b)] for a, b in zip(self.removed_u, self.removed_v, strict=True)
-            ],
-            "reweighted": [
-                [int(a), int(b), float(c)]
-                for a, b, c in zip(
-                    self.reweighted_u, self.reweighted_v, self.reweighted_w, strict=True
-                )
-            ],
-        }
-
 
 @dataclass(frozen=True)
 class GraphStats:
@@ -80,6 +62,18 @@ class GraphStats:
         if not self.nodes:
             return 0.0
         return (self.edges_sparsifier - (self.nodes - self.components)) / self.nodes
+
+    def figures(self) -> dict[str, int | float]:
+        """The figures every report and event shows: nodes, edges_graph, edges_sparsifier,
+        density, off_tree_density, components."""
+        return {
+            "nodes": self.nodes,
+            "edges_graph": self.edges_graph,
+            "edges_sparsifier": self.edges_sparsifier,
+            "density": self.density,
+            "off_tree_density": self.off_tree_density,
+            "components": self.components,
+        }
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from sparsiflow.connector.wire.deltas import delta_lists
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.results import Delta
 
@@ -45,7 +46,7 @@ def check_invariants(engine: Engine, replayed: dict[tuple[int, int], float]) -> 
 
 def replay_delta(replayed: dict[tuple[int, int], float], delta: Delta) -> None:
     """Apply a delta to a dict copy of H, checking it fits (removals present, additions new)."""
-    lists = delta.to_lists()
+    lists = delta_lists(delta)
     for a, b in lists["removed"]:
         del replayed[(int(a), int(b))]
     for a, b, w in lists["reweighted"]:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from confluent_kafka import Producer
 
 from sparsiflow.connector.downstream.materialize import EdgeMap, materialize, read_topic
-from sparsiflow.connector.kafka.produce import encode_records
 from sparsiflow.connector.observability.kappa_probe import dense_pair
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.connector.wire.deltas import decode_delta
+from sparsiflow.connector.wire.edge_updates import encode_records
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.updates import UpdateBatch
@@ -165,11 +165,9 @@ def read_delta_log(bootstrap: str, topic: str) -> DeltaLog:
     except RuntimeError:  # not created yet
         messages = []
     for msg in messages:
-        delta = orjson.loads(msg.value())
-        body = orjson.dumps([delta[k] for k in ("source", "added", "removed", "reweighted")])
-        contents[(delta["graph"], delta["batch"])].append(body + repr(msg.headers()).encode())
-        graph, source = delta["graph"], delta["source"]
-        last[graph] = max(last.get(graph, -1), source["last_offset"])
+        event = decode_delta(msg.value())
+        contents[(event.graph, event.batch)].append(event.content + repr(msg.headers()).encode())
+        last[event.graph] = max(last.get(event.graph, -1), event.source.last_offset)
     return DeltaLog(dict(contents), last)
 
 

@@ -14,17 +14,29 @@ and is deterministic for a given seed.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sparsiflow.engine.graph.edges import EdgeList, components
+from sparsiflow.workloads import WEIGHTS, Family, Weights
 from sparsiflow.workloads.delaunay import GRID, triangulation_edges
 
-__all__ = ["Weights", "delaunay", "fem_mesh", "grid_circuit", "power_law", "reweight"]
+__all__ = ["build", "delaunay", "fem_mesh", "grid_circuit", "power_law", "reweight"]
 
-Weights = Literal["unit", "lognormal"]
+
+def build(family: Family, n: int, seed: int = 0) -> EdgeList:
+    """A graph of ``family`` on ``n`` nodes with the family's own weights."""
+    makers: dict[str, Callable[..., EdgeList]] = {
+        "delaunay": delaunay,
+        "grid-circuit": grid_circuit,
+        "fem-mesh": fem_mesh,
+        "power-law": power_law,
+    }
+    if family not in makers:
+        raise ValueError(f"unknown graph family {family!r}")
+    return makers[family](n, seed=seed)
 
 
 def reweight(edges: EdgeList, weights: Weights, seed: int = 0) -> EdgeList:
@@ -34,7 +46,7 @@ def reweight(edges: EdgeList, weights: Weights, seed: int = 0) -> EdgeList:
     elif weights == "lognormal":
         w = np.random.default_rng([seed, 1]).lognormal(0.0, 1.0, edges.m)
     else:
-        raise ValueError(f"weights must be 'unit' or 'lognormal', got {weights!r}")
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     return EdgeList(edges.n, edges.u, edges.v, w)
 
 

@@ -1,7 +1,11 @@
-"""Command-line options shared by every Kafka-facing command: the broker and the topics.
+"""Command-line options whose defaults and choices come from the one place that owns them.
 
-Each flag overrides its ``SPARSIFLOW_*`` environment variable, which overrides the default;
-the settings classes are the single source of those defaults.
+- Flags that override a setting (:func:`setting_option`, :func:`kafka_options`): each flag wins
+  over its ``SPARSIFLOW_*`` environment variable, which wins over the settings class default;
+  the help text names both, read from the settings class when help is shown (importing the
+  settings module costs most of a second, too much for every ``sparsiflow`` call).
+- Engine flags of the offline commands (:func:`engine_options`): defaults from
+  :class:`~sparsiflow.engine.config.EngineConfig`, choices from its ``MODES`` and ``BACKENDS``.
 """
 
 from __future__ import annotations
@@ -11,25 +15,63 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["kafka_options", "kafka_overrides"]
+from sparsiflow.engine.config import BACKENDS, MODES, EngineConfig
+
+__all__ = [
+    "SettingOption",
+    "engine_options",
+    "kafka_options",
+    "kafka_overrides",
+    "mode_option",
+    "setting_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_OPTIONS = (
-    ("--bootstrap-servers", "SPARSIFLOW_BOOTSTRAP_SERVERS", "localhost:9092", "broker addresses"),
-    ("--input-topic", "SPARSIFLOW_INPUT_TOPIC", "sparsiflow.edge-updates", "edge-update topic"),
-    ("--deltas-topic", "SPARSIFLOW_DELTAS_TOPIC", "sparsiflow.sparsifier-deltas", "delta topic"),
-    ("--metrics-topic", "SPARSIFLOW_METRICS_TOPIC", "sparsiflow.quality-metrics", "metrics topic"),
-    ("--dlq-topic", "SPARSIFLOW_DLQ_TOPIC", "sparsiflow.edge-updates.dlq", "dead-letter topic"),
-)  # fmt: skip
+_DEFAULTS = EngineConfig()
+_KAFKA = (
+    ("--bootstrap-servers", "KafkaSettings.bootstrap_servers", "broker addresses"),
+    ("--input-topic", "TopicSettings.input_topic", "edge-update topic"),
+    ("--deltas-topic", "TopicSettings.deltas_topic", "delta topic"),
+    ("--metrics-topic", "TopicSettings.metrics_topic", "metrics topic"),
+    ("--dlq-topic", "TopicSettings.dlq_topic", "dead-letter topic"),
+)
+
+
+class SettingOption(click.Option):
+    """A flag overriding the setting ``Class.field`` of :mod:`sparsiflow.connector.settings`
+    (unset: None, so the environment or the class default applies)."""
+
+    def __init__(self, *args: Any, setting: str, **kwargs: Any) -> None:
+        super().__init__(*args, default=None, **kwargs)
+        self.setting = setting
+
+    def setting_source(self) -> tuple[str, Any]:
+        """The setting's environment variable and its default."""
+        from sparsiflow.connector import settings
+
+        owner, field = self.setting.split(".")
+        cls = getattr(settings, owner)
+        return cls.model_config["env_prefix"] + field.upper(), cls.model_fields[field].default
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        env, default = self.setting_source()
+        shown = "none" if default is None else default
+        self.help = f"{self.help or ''} [env {env}; default {shown}]".strip()
+        record = super().get_help_record(ctx)
+        self.help = self.help.rpartition(" [env ")[0] or None
+        return record
+
+
+def setting_option(flag: str, setting: str, text: str, **kwargs: Any) -> Callable[[F], F]:
+    """A flag overriding ``setting`` (``"WorkerSettings.group_id"``), described by ``text``."""
+    return click.option(flag, cls=SettingOption, setting=setting, help=text, **kwargs)
 
 
 def kafka_options(command: F) -> F:
     """Add ``--bootstrap-servers`` and the four topic flags to a click command."""
-    for flag, env, default, text in reversed(_OPTIONS):
-        command = click.option(flag, default=None, help=f"{text} [env {env}; default {default}]")(
-            command
-        )
+    for flag, setting, text in reversed(_KAFKA):
+        command = setting_option(flag, setting, text)(command)
     return command
 
 
@@ -42,3 +84,40 @@ def kafka_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
             for name in ("input_topic", "deltas_topic", "metrics_topic", "dlq_topic")
         },
     }
+
+
+def mode_option(command: F) -> F:
+    """``--mode``, default and choices from the engine configuration."""
+    return click.option(
+        "--mode", type=click.Choice(MODES), default=_DEFAULTS.mode, show_default=True
+    )(command)
+
+
+_ENGINE_FLAGS: tuple[tuple[str, Any, str | None], ...] = (
+    ("--threshold", click.FloatRange(0, min_open=True), None),
+    ("--walkers", click.IntRange(1), None),
+    ("--max-steps", click.IntRange(1), None),
+    ("--target-kappa", click.FloatRange(1, min_open=True), "Keep kappa under this."),
+    (
+        "--control-every",
+        click.IntRange(1),
+        "Run the kappa control loop on batches 0, N, 2N, ... (with --target-kappa).",
+    ),
+    (
+        "--threads",
+        click.IntRange(1),
+        "Threads for the batch phases that only read H (results do not depend on it).",
+    ),
+    ("--seed", int, None),
+    ("--backend", click.Choice(BACKENDS), None),
+)
+
+
+def engine_options(command: F) -> F:
+    """The engine flags of an offline run, each defaulting to :class:`EngineConfig`'s value."""
+    for flag, kind, text in reversed(_ENGINE_FLAGS):
+        default = getattr(_DEFAULTS, flag[2:].replace("-", "_"))
+        command = click.option(
+            flag, type=kind, default=default, show_default=default is not None, help=text
+        )(command)
+    return mode_option(command)

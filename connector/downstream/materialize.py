@@ -3,7 +3,8 @@ reference implementation for downstream consumers of ``sparsiflow.sparsifier-del
 
 Deltas of a graph are applied in batch order: remove ``removed``, set the weights of
 ``reweighted``, add ``added``. A repeated (graph, batch) is skipped when identical and an error
-when not; a gap in the batch numbers is an error (a delta is missing).
+when not; a gap in the batch numbers is an error (a delta is missing). The same works on the
+``deltas.jsonl`` of ``sparsiflow replay`` (one delta event per line).
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
+from sparsiflow.connector.kafka.log_reader import high_watermark
+from sparsiflow.connector.wire.deltas import DeltaEvent, DeltaLogError, SourceRange, decode_delta
 from sparsiflow.connector.wire.edge_updates import Decoded, decode
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.engine.results import Delta
 
-__all__ = ["DeltaLogError", "EdgeMap", "Materialized", "materialize", "read_topic"]
+__all__ = ["EdgeMap", "Materialized", "materialize", "read_topic"]
 
 Edge = tuple[int, int]
-
-
-class DeltaLogError(RuntimeError):
-    """The delta log of a graph is inconsistent: a gap, or a repeated batch that differs."""
 
 
 @dataclass
@@ -51,14 +50,16 @@ class EdgeMap:
             elif op == Op.DELETE:
                 self.edges.pop(key, None)
 
-    def apply_delta(self, delta: dict[str, Any]) -> None:
-        """Apply one delta event (parsed JSON) to this H."""
-        for u, v in delta["removed"]:
+    def apply_delta(self, delta: Delta) -> None:
+        """Apply one delta to this H."""
+        for u, v in zip(delta.removed_u.tolist(), delta.removed_v.tolist(), strict=True):
             self.edges.pop((u, v), None)
-        for u, v, w in delta["reweighted"]:
-            self.edges[(u, v)] = w
-        for u, v, w in delta["added"]:
-            self.edges[(u, v)] = w
+        for columns in (
+            (delta.reweighted_u, delta.reweighted_v, delta.reweighted_w),
+            (delta.added_u, delta.added_v, delta.added_w),
+        ):
+            for u, v, w in zip(*(c.tolist() for c in columns), strict=True):
+                self.edges[(u, v)] = w
 
     def columns(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
         """(u, v, w) sorted by (u, v)."""
@@ -82,19 +83,16 @@ class Materialized:
     sparsifier: EdgeMap = field(default_factory=EdgeMap)
     batches: int = 0
     duplicates: int = 0
-    sources: list[dict[str, int]] = field(default_factory=list)
+    sources: list[SourceRange] = field(default_factory=list)
     input: EdgeMap | None = None
     input_records: int = 0
     _seen: dict[int, bytes] = field(default_factory=dict, repr=False)
 
-    def add_delta(self, delta: dict[str, Any]) -> None:
-        """Apply the next delta of this graph, skipping an identical repeat."""
-        batch = int(delta["batch"])
-        body = orjson.dumps(
-            [delta["source"], delta["added"], delta["removed"], delta["reweighted"]]
-        )
+    def add_delta(self, event: DeltaEvent) -> None:
+        """Apply the next delta event of this graph, skipping an identical repeat."""
+        batch = event.batch
         if batch < self.batches:
-            if self._seen[batch] != body:
+            if self._seen[batch] != event.content:
                 raise DeltaLogError(f"graph {self.graph!r}: batch {batch} repeated with changes")
             self.duplicates += 1
             return
@@ -103,9 +101,9 @@ class Materialized:
                 f"graph {self.graph!r}: batch {batch} follows {self.batches - 1}: "
                 f"{batch - self.batches} delta(s) missing"
             )
-        self.sparsifier.apply_delta(delta)
-        self._seen[batch] = body
-        self.sources.append(delta["source"])
+        self.sparsifier.apply_delta(event.delta)
+        self._seen[batch] = event.content
+        self.sources.append(event.source)
         self.batches += 1
 
     def node_count(self) -> int:
@@ -140,7 +138,7 @@ def read_topic(
         if meta.error is not None:
             raise RuntimeError(f"topic {topic!r}: {meta.error}")
         parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-        ends = {tp.partition: _end_offset(consumer, tp) for tp in parts}
+        ends = {tp.partition: high_watermark(consumer, topic, tp.partition, 30.0) for tp in parts}
         consumer.assign(parts)
         pending = {p for p, end in ends.items() if end > 0}
         last = time.monotonic()
@@ -162,20 +160,6 @@ def read_topic(
         consumer.close()
 
 
-def _end_offset(consumer: Any, tp: Any, timeout: float = 30.0) -> int:
-    """High watermark of a partition, retrying while a new topic's leader is being elected."""
-    from confluent_kafka import KafkaException
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return int(consumer.get_watermark_offsets(tp, timeout=timeout)[1])
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def materialize(
     config: dict[str, Any],
     deltas_topic: str,
@@ -190,7 +174,7 @@ def materialize(
     key = graph.encode()
     for msg in read_topic(config, deltas_topic, until_idle):
         if msg.key() == key:
-            out.add_delta(orjson.loads(msg.value()))
+            out.add_delta(decode_delta(msg.value()))
     if progress is not None:
         progress(f"{out.batches} deltas: H has {len(out.sparsifier)} edges")
     if input_topic is not None:

@@ -1,6 +1,6 @@
 """Read partitions of topics by offset with a plain Kafka consumer (no group, no commits):
-the :class:`sparsiflow.connector.recovery.restorer.LogReader` the worker recovers with. Blocking:
-call it from a worker thread."""
+the :class:`sparsiflow.connector.recovery.restorer.LogReader` the worker recovers with, and the
+high-watermark read every reader of a topic starts from. Blocking: call from a worker thread."""
 
 from __future__ import annotations
 
@@ -11,7 +11,25 @@ from typing import Any
 
 from sparsiflow.connector.recovery.restorer import LogRecord
 
-__all__ = ["KafkaLogReader"]
+__all__ = ["KafkaLogReader", "high_watermark"]
+
+
+def high_watermark(consumer: Any, topic: str, partition: int, timeout: float) -> int:
+    """The partition's high watermark (the next offset) read by a confluent-kafka consumer,
+    retrying for up to ``timeout`` seconds while a new topic's leader is being elected."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout, cached=False
+            )
+            return int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class KafkaLogReader:
@@ -40,19 +58,7 @@ class KafkaLogReader:
 
     def end_offset(self, topic: str, partition: int) -> int:
         """High watermark, retrying while a new topic's leader is being elected."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        deadline = time.monotonic() + self._timeout
-        while True:
-            try:
-                _, high = self._client().get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=self._timeout, cached=False
-                )
-                return int(high)
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        return high_watermark(self._client(), topic, partition, self._timeout)
 
     def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[LogRecord]:
         """Records with offsets in ``[start, end)``; fails if they stop arriving."""

@@ -1,5 +1,5 @@
-"""Send a graph (as insertions) and update files to the input topic: the library behind
-``sparsiflow produce`` and the demo.
+"""Send updates to the input topic as input events: the library behind ``sparsiflow produce``
+and the demo.
 
 Records are keyed by graph id and partitioned with Java's murmur2 hash, like every Kafka client
 that follows the Java default, so one graph always lands on one partition.
@@ -8,20 +8,14 @@ that follows the Java default, so one graph always lands on one partition.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-import orjson
+from sparsiflow.connector.wire.edge_updates import RecordForm, encode_records
+from sparsiflow.engine.graph.updates import UpdateBatch
 
-from sparsiflow.engine.graph.updates import Op, UpdateBatch
-
-__all__ = ["ProduceReport", "Records", "encode_records", "produce", "read_update_file"]
-
-Records = Literal["single", "batch"]
-_NAMES = {int(op): op.name.lower() for op in Op}
+__all__ = ["ProduceReport", "produce"]
 
 
 @dataclass(frozen=True)
@@ -34,58 +28,13 @@ class ProduceReport:
     last_offsets: dict[int, int]
 
 
-def read_update_file(path: Path) -> UpdateBatch:
-    """Updates of a JSONL file of input events (any graph) or a Matrix Market stream of
-    inserted edges (``.mtx``)."""
-    if path.suffix == ".mtx":
-        from sparsiflow.connector.wire.matrix_market import read_edge_stream
-
-        return read_edge_stream(path)
-    from sparsiflow.workloads.streams import read_updates
-
-    return read_updates(path)
-
-
-def encode_records(
-    graph: str, updates: UpdateBatch, records: Records = "batch", per_record: int = 1000
-) -> Iterator[tuple[bytes, int]]:
-    """Input-event values for ``updates`` with their update counts: one per update (single
-    form) or ``per_record`` updates per record (batch form)."""
-    if records == "single":
-        for op, u, v, w in zip(
-            updates.ops.tolist(), updates.u.tolist(), updates.v.tolist(), updates.w.tolist(),
-            strict=True,
-        ):  # fmt: skip
-            event: dict[str, Any] = {"graph": graph, "op": _NAMES[op], "u": u, "v": v}
-            if op != Op.DELETE:
-                event["w"] = w
-            yield orjson.dumps(event), 1
-        return
-    for start in range(0, len(updates), per_record):
-        part = updates.slice(start, start + per_record)
-        weights = np.where(part.ops == Op.DELETE, np.nan, part.w)  # NaN encodes as null
-        yield (
-            orjson.dumps(
-                {
-                    "graph": graph,
-                    "ops": [_NAMES[o] for o in part.ops.tolist()],
-                    "u": part.u,
-                    "v": part.v,
-                    "w": weights,
-                },
-                option=orjson.OPT_SERIALIZE_NUMPY,
-            ),
-            len(part),
-        )
-
-
 def produce(
     config: dict[str, Any],
     topic: str,
     graph: str,
     updates: UpdateBatch,
     *,
-    records: Records = "batch",
+    records: RecordForm = "batch",
     per_record: int = 1000,
     rate: float | None = None,
     progress: Callable[[int], None] | None = None,

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sparsiflow.connector.stream.positions import Position
-from sparsiflow.connector.wire.delta_log import DeltaEntry, DeltaLogError
+from sparsiflow.connector.wire.delta_log import DeltaEntry
+from sparsiflow.connector.wire.deltas import DeltaLogError
 from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, assemble, decode
 from sparsiflow.engine.engine import Engine
 

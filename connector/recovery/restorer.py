@@ -29,12 +29,8 @@ from sparsiflow.connector.recovery.plan import (
 )
 from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import Headers
-from sparsiflow.connector.wire.delta_log import (
-    DeltaEntry,
-    DeltaLogError,
-    delta_partition,
-    parse_delta,
-)
+from sparsiflow.connector.wire.delta_log import DeltaEntry, delta_partition, parse_delta
+from sparsiflow.connector.wire.deltas import DeltaLogError
 from sparsiflow.connector.wire.edge_updates import DecodeLimits
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine

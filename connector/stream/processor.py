@@ -25,6 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from sparsiflow.connector.observability.kappa_probe import KappaFailures
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer
 from sparsiflow.connector.recovery.restorer import HeldGraph, Restorer
@@ -34,10 +35,10 @@ from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.dead_letters import dlq_record
 from sparsiflow.connector.wire.delta_log import RowSpan, delta_headers, delta_partition
+from sparsiflow.connector.wire.deltas import SourceRange, encode_delta
 from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, assemble, decode
-from sparsiflow.connector.wire.output_events import Kappa, SourceRange, encode_delta, encode_metrics
+from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
-from sparsiflow.engine.exceptions import failure_reason
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.engine.results import BatchReport
 
@@ -111,7 +112,7 @@ class Processor:
         self._log_end: dict[int, int] = {}  # per partition held: offset after its last delta
         self._active: set[int] = set()  # partitions recovered and being processed
         self._assigned: set[int] | None = None  # None until the first assignment is known
-        self._kappa_failed: set[str] = set()  # graphs whose failed kappa estimate was logged
+        self._kappa_failures = KappaFailures(metrics)
 
     # --- stream -----------------------------------------------------------------------------
     async def on_record(self, record: InputRecord) -> None:
@@ -369,7 +370,7 @@ class Processor:
         state.held = []
         await self._deliver()
         if kappa is not None and kappa.unavailable is not None:
-            self._kappa_unavailable(state.graph, kappa)
+            self._kappa_failures.record(state.graph, kappa)
         if self._metrics is not None:
             if kappa is not None and kappa.value is not None:
                 self._metrics.record_kappa(state.graph, kappa.value)
@@ -386,21 +387,8 @@ class Processor:
         batches measure kappa."""
         report = state.engine.apply(batch)
         every = self._kappa_every
-        kappa = _measure_kappa(state) if every and report.batch % every == 0 else None
+        kappa = state.kappa.measure(state.engine) if every and report.batch % every == 0 else None
         return report, kappa
-
-    def _kappa_unavailable(self, graph: str, kappa: Kappa) -> None:
-        """Count a kappa that could not be measured; log the first one of each graph."""
-        assert kappa.failure_kind is not None
-        if self._metrics is not None:
-            self._metrics.record_measurement_failure("kappa", kappa.failure_kind)
-        if graph not in self._kappa_failed:
-            self._kappa_failed.add(graph)
-            log.warning(
-                "graph %r: kappa not estimated (%s); the stream goes on, and later failures of "
-                "this graph are only counted in sparsiflow_measurement_failures_total",
-                graph, kappa.unavailable,
-            )  # fmt: skip
 
     async def _deliver(self) -> None:
         records, handles = self._outbox, self._handles
@@ -409,12 +397,3 @@ class Processor:
             await self._sink.deliver(records)
         if handles:
             await self._ack(handles)
-
-
-def _measure_kappa(state: GraphState) -> Kappa | None:
-    """The graph's kappa, or why not: a measurement is optional, so any failure of it becomes
-    a reason (``error: ...``) and never stops the batch it describes."""
-    try:
-        return state.kappa.measure(state.engine)
-    except Exception as exc:
-        return Kappa(None, state.kappa.METHOD, failure_reason("error", exc))

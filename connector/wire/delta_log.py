@@ -1,6 +1,7 @@
 """The deltas topic read back as the record of what was decided: the headers the worker puts on
 each delta (how many updates it covers; for a chunk of a split record, which rows), the delta
-partition of an input partition, and a delta record parsed into a :class:`DeltaEntry`.
+partition of an input partition, and a delta record (decoded by
+:func:`~sparsiflow.connector.wire.deltas.decode_delta`) as a :class:`DeltaEntry`.
 
 A graph's deltas all go to one delta partition chosen by its input partition
 (:func:`delta_partition`), so recovering an input partition reads exactly one partition of the
@@ -10,20 +11,19 @@ deltas topic. The record key stays the graph id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import numpy as np
 import orjson
 
 from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import Headers
+from sparsiflow.connector.wire.deltas import DeltaLogError, decode_delta
 from sparsiflow.engine.results import Delta
 
 __all__ = [
     "ROWS_HEADER",
     "UPDATES_HEADER",
     "DeltaEntry",
-    "DeltaLogError",
     "RowSpan",
     "delta_headers",
     "delta_partition",
@@ -32,10 +32,6 @@ __all__ = [
 
 UPDATES_HEADER = "sparsiflow.updates"
 ROWS_HEADER = "sparsiflow.rows"
-
-
-class DeltaLogError(RuntimeError):
-    """The deltas topic cannot be read back consistently (unreadable delta, gap, conflict)."""
 
 
 class RowSpan(NamedTuple):
@@ -91,8 +87,10 @@ class DeltaEntry:
 def parse_delta(value: bytes, headers: Headers, log_offset: int) -> DeltaEntry:
     """A delta record's value and headers as an entry; raises DeltaLogError if unreadable."""
     try:
-        event: dict[str, Any] = orjson.loads(value)
-        source = event["source"]
+        event = decode_delta(value)
+    except DeltaLogError as exc:
+        raise DeltaLogError(f"offset {log_offset}: {exc}") from exc
+    try:
         found = dict(headers)
         rows = None
         if ROWS_HEADER in found:
@@ -100,34 +98,17 @@ def parse_delta(value: bytes, headers: Headers, log_offset: int) -> DeltaEntry:
             start, stop = span.split(":")
             rows = RowSpan(int(start), int(stop), int(total))
         updates = int(found[UPDATES_HEADER]) if UPDATES_HEADER in found else None
-        return DeltaEntry(
-            graph=str(event["graph"]),
-            batch=int(event["batch"]),
-            partition=int(source["partition"]),
-            first_offset=int(source["first_offset"]),
-            last_offset=int(source["last_offset"]),
-            rows=rows,
-            updates=updates,
-            delta=_delta(event),
-            content=orjson.dumps(
-                [source, event["added"], event["removed"], event["reweighted"], rows and list(rows)]
-            ),
-            log_offset=log_offset,
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DeltaLogError(f"unreadable delta at offset {log_offset}: {exc!r}") from exc
-
-
-def _delta(event: dict[str, Any]) -> Delta:
-    def ids(rows: list[list[Any]], i: int) -> Any:
-        return np.array([r[i] for r in rows], dtype=np.int64)
-
-    def weights(rows: list[list[Any]]) -> Any:
-        return np.array([r[2] for r in rows], dtype=np.float64)
-
-    added, removed, reweighted = event["added"], event["removed"], event["reweighted"]
-    return Delta(
-        ids(added, 0), ids(added, 1), weights(added),
-        ids(removed, 0), ids(removed, 1),
-        ids(reweighted, 0), ids(reweighted, 1), weights(reweighted),
-    )  # fmt: skip
+    except ValueError as exc:
+        raise DeltaLogError(f"offset {log_offset}: unreadable delta headers: {exc}") from exc
+    return DeltaEntry(
+        graph=event.graph,
+        batch=event.batch,
+        partition=event.source.partition,
+        first_offset=event.source.first_offset,
+        last_offset=event.source.last_offset,
+        rows=rows,
+        updates=updates,
+        delta=event.delta,
+        content=event.content + orjson.dumps(rows and list(rows)),
+        log_offset=log_offset,
+    )

@@ -1,4 +1,5 @@
-"""Input decoding: record bytes -> a validated update batch of one graph, or a rejection.
+"""Input events: record bytes -> a validated update batch of one graph, or a rejection; and
+update batches -> record bytes (single or batch form).
 
 Implements the edge-update contract ``schemas/edge-update.v1.json`` plus its rules beyond JSON
 Schema (README there) by hand after ``orjson``: about 30x faster than a generated schema validator
@@ -13,9 +14,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -28,10 +29,16 @@ __all__ = [
     "MAX_RECORD_UPDATES",
     "DecodeLimits",
     "Decoded",
+    "RecordForm",
     "assemble",
     "decode",
+    "encode_batch",
+    "encode_records",
+    "encode_update",
     "is_graph_id",
 ]
+
+RecordForm = Literal["single", "batch"]
 
 MAX_RECORD_UPDATES = 100_000
 """The contract's cap on updates per batch-form record (``maxItems`` in the schema)."""
@@ -39,6 +46,7 @@ MAX_RECORD_UPDATES = 100_000
 _GRAPH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DELETE = int(Op.DELETE)  # a plain int: comparing with the enum member is far slower
 _OP_CODES = {"insert": int(Op.INSERT), "delete": _DELETE, "reweight": int(Op.REWEIGHT)}
+_OP_NAMES = {code: name for name, code in _OP_CODES.items()}
 _SINGLE_KEYS = frozenset({"graph", "op", "u", "v", "w"})
 _BATCH_KEYS = frozenset({"graph", "ops", "u", "v", "w"})
 _SINGLE_REQUIRED = _SINGLE_KEYS - {"w"}
@@ -123,6 +131,44 @@ def decode(value: bytes | None, limits: DecodeLimits | None = None) -> Decoded |
         return doc if isinstance(doc, Rejected) else _event(doc, limits)
     except Exception as exc:  # a decoder bug must not block the partition: reject, keep going
         return Rejected(Reason.DECODER_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def encode_update(graph: str, op: int, u: int, v: int, w: float) -> bytes:
+    """A single-form input event (a delete carries no ``w``)."""
+    event: dict[str, Any] = {"graph": graph, "op": _OP_NAMES[op], "u": u, "v": v}
+    if op != _DELETE:
+        event["w"] = w
+    return orjson.dumps(event)
+
+
+def encode_batch(graph: str, updates: UpdateBatch) -> bytes:
+    """A batch-form input event of all of ``updates`` (a delete's ``w`` is null)."""
+    weights = np.where(updates.ops == _DELETE, np.nan, updates.w)  # NaN encodes as null
+    event = {
+        "graph": graph,
+        "ops": [_OP_NAMES[o] for o in updates.ops.tolist()],
+        "u": updates.u,
+        "v": updates.v,
+        "w": weights,
+    }
+    return orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def encode_records(
+    graph: str, updates: UpdateBatch, form: RecordForm = "batch", per_record: int = 1000
+) -> Iterator[tuple[bytes, int]]:
+    """Input events for ``updates`` with their update counts: one per update (single form) or
+    one per ``per_record`` updates (batch form)."""
+    if form == "single":
+        for op, u, v, w in zip(
+            updates.ops.tolist(), updates.u.tolist(), updates.v.tolist(), updates.w.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            yield encode_update(graph, op, u, v, w), 1
+        return
+    for start in range(0, len(updates), per_record):
+        part = updates.slice(start, start + per_record)
+        yield encode_batch(graph, part), len(part)
 
 
 def _parse(value: bytes | None, limits: DecodeLimits) -> Any:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -49,28 +49,38 @@ Progress = Callable[[str], None]
 class QualityReport:
     """Spectral quality of H against G, with the size figures of DESIGN.md section 2.
 
-    components: of G; sparsifier_components: of H (more than G means kappa is infinite).
-    lambda_min is NaN when not defined (H has more components than G). method: the one used.
+    stats: sizes of G and H, its ``components`` those of H (the forest the off-tree density
+    counts beyond); components: of G (H having more means kappa is infinite). lambda_min is
+    NaN when not defined (H has more components than G). method: the one used.
     """
 
     kappa: float
     lambda_max: float
     lambda_min: float
-    density: float
-    off_tree_density: float
+    stats: GraphStats
     components: int
-    sparsifier_components: int
-    nodes: int
-    edges_graph: int
-    edges_sparsifier: int
     method: str
     seconds: float
 
+    @property
+    def sparsifier_components(self) -> int:
+        return self.stats.components
+
     def to_dict(self) -> dict[str, float | int | str | None]:
         """JSON-ready: non-finite numbers become ``None``; adds a ``note`` when kappa is inf."""
+        figures = {
+            "kappa": self.kappa,
+            "lambda_max": self.lambda_max,
+            "lambda_min": self.lambda_min,
+            **self.stats.figures(),
+            "components": self.components,
+            "sparsifier_components": self.sparsifier_components,
+            "method": self.method,
+            "seconds": self.seconds,
+        }
         out: dict[str, float | int | str | None] = {
             k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in asdict(self).items()
+            for k, v in figures.items()
         }
         if self.sparsifier_components > self.components:
             out["note"] = (
@@ -125,18 +135,12 @@ def measure(
                 say("lambda_min = 1 exactly (the edges of G outside H leave G disconnected)")
             else:
                 lmin = 1.0 / _top(b, a, _factor(a, "L_G", say), tol, say)
-    stats = GraphStats(n, g.m, h.m, ground.count)
     return QualityReport(
         kappa=lmax / lmin if math.isfinite(lmax) else math.inf,
         lambda_max=lmax,
         lambda_min=lmin,
-        density=stats.density,
-        off_tree_density=stats.off_tree_density,
+        stats=GraphStats(n, g.m, h.m, ground.count),
         components=comps_g,
-        sparsifier_components=ground.count,
-        nodes=n,
-        edges_graph=g.m,
-        edges_sparsifier=h.m,
         method=used,
         seconds=time.perf_counter() - start,
     )

@@ -28,10 +28,11 @@ from sparsiflow.connector.downstream.materialize import (
     materialize,
     read_topic,
 )
-from sparsiflow.connector.kafka.produce import encode_records
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 from sparsiflow.connector.observability.kappa_probe import dense_pair
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
+from sparsiflow.connector.wire.deltas import decode_delta
+from sparsiflow.connector.wire.edge_updates import encode_records
 from sparsiflow.engine.graph.edges import components
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.workloads.families import grid_circuit, power_law
@@ -76,7 +77,7 @@ def _covered(bootstrap: str, topics: dict[str, str], graph: str, last_offset: in
         state = _state(bootstrap, topics, graph, with_input=False)
     except RuntimeError:  # the worker has not created the deltas topic yet
         return False
-    return bool(state.sources) and state.sources[-1]["last_offset"] >= last_offset
+    return bool(state.sources) and state.sources[-1].last_offset >= last_offset
 
 
 def _records(bootstrap: str, topic: str) -> list[Any]:
@@ -158,9 +159,9 @@ def test_sparsifier_from_deltas_is_a_subgraph_with_the_components_of_g(
     assert len(h) < len(g)
     assert _components(state.input, state.sparsifier) == (1, 1)
     assert state.batches >= 3 and state.duplicates == 0  # contiguous (materialize checks gaps)
-    assert {s["partition"] for s in state.sources} == {run.partitions[graph]}
-    firsts = [s["first_offset"] for s in state.sources]
-    lasts = [s["last_offset"] for s in state.sources]
+    assert {s.partition for s in state.sources} == {run.partitions[graph]}
+    firsts = [s.first_offset for s in state.sources]
+    lasts = [s.last_offset for s in state.sources]
     assert all(f <= la for f, la in zip(firsts, lasts, strict=True))
     assert all(nxt > la for la, nxt in zip(lasts, firsts[1:], strict=False))
 
@@ -204,7 +205,7 @@ def test_kcat_reads_the_same_deltas(two_graph_run: Run) -> None:
     rebuilt: dict[str, EdgeMap] = {}
     for line in done.stdout.splitlines():
         key, _, value = line.split("\t", 2)
-        rebuilt.setdefault(key, EdgeMap()).apply_delta(orjson.loads(value))
+        rebuilt.setdefault(key, EdgeMap()).apply_delta(decode_delta(value.encode()).delta)
     assert set(rebuilt) == {"circuit", "social.b"}
     for graph, h in rebuilt.items():
         assert (
@@ -325,7 +326,7 @@ def test_sigterm_mid_stream_publishes_open_batches_then_commits(
     assert worker.stop(timeout=60) == 0, worker.diagnosis()
     assert time.monotonic() - stopping < 30  # open batches closed at once, not at their deadline
     state = _state(kafka_bootstrap, topics, "p", with_input=False)
-    covered = state.sources[-1]["last_offset"]
+    covered = state.sources[-1].last_offset
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
     committed = consumer.committed([TopicPartition(topics["input"], 0)], timeout=30)[0].offset
     consumer.close()

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from sparsiflow.connector.cli.main import main
 from sparsiflow.connector.wire.matrix_market import read_graph, write_graph
+from sparsiflow.connector.wire.update_files import read_update_file
 from sparsiflow.engine.graph.edges import components
 from sparsiflow.engine.graph.updates import Op
-from sparsiflow.workloads.streams import read_updates, spanning_forest
+from sparsiflow.workloads.streams import spanning_forest
 
 
 @pytest.mark.parametrize("kind", ["delaunay", "grid-circuit", "fem-mesh", "power-law"])
@@ -32,7 +33,7 @@ def test_generate_with_updates_and_weights(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "wrote" in result.stderr
-    batch = read_updates(updates, graph="mesh")
+    batch = read_update_file(updates, graph="mesh")
     assert (batch.ops == Op.INSERT).sum() == 80 and (batch.ops == Op.DELETE).sum() == 20
     base = read_graph(out)
     assert components(base)[0] == 1 and len({float(w) for w in base.w}) > 1

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
+from contract_oracle import validator
 
 from sparsiflow.connector.cli.main import main
+from sparsiflow.connector.downstream.materialize import EdgeMap, Materialized
+from sparsiflow.connector.wire.deltas import DeltaEvent, decode_delta, delta_lists
 from sparsiflow.connector.wire.matrix_market import read_graph, write_graph
+from sparsiflow.connector.wire.update_files import write_updates
 from sparsiflow.engine.graph.edges import EdgeList, components, locate
 from sparsiflow.workloads.families import delaunay
-from sparsiflow.workloads.streams import update_stream, write_updates
+from sparsiflow.workloads.streams import update_stream
 
 
 @pytest.fixture
@@ -69,11 +72,24 @@ def test_replay_outputs_agree(
     assert metrics["summary"]["quality"]["kappa"] >= 1.0
     assert metrics["summary"]["warmup_seconds"] > 0  # kernels loaded before the first batch
     assert [b["batch"] for b in metrics["batches"]] == list(range(10))
-    lines = [orjson.loads(x) for x in (out / "deltas.jsonl").read_bytes().splitlines()]
-    assert [d["batch"] for d in lines] == list(range(10))
+    # deltas.jsonl holds the deltas topic's events: the one decoder reads them, and they
+    # replay onto the start sparsifier to the written H (checked apply and materialize alike)
+    raw = (out / "deltas.jsonl").read_bytes().splitlines()
+    assert all(validator("sparsifier-delta").is_valid(orjson.loads(line)) for line in raw)
+    events = [decode_delta(line) for line in raw]
+    assert [e.batch for e in events] == list(range(10)) and {e.graph for e in events} == {"replay"}
+    firsts = [e.source.first_offset for e in events]
+    lasts = [e.source.last_offset for e in events]
+    assert firsts == [0, *(x + 1 for x in lasts[:-1])] and lasts[-1] == 225 + 18 - 1
+    assert {e.source.partition for e in events} == {0}
     assert base.n == g.n
-    held = _apply_deltas(_start_h(tmp_path, graph), lines)
-    assert held == {(int(a), int(b)): float(w) for a, b, w in zip(h.u, h.v, h.w, strict=True)}
+    final = {(int(a), int(b)): float(w) for a, b, w in zip(h.u, h.v, h.w, strict=True)}
+    start = _start_h(tmp_path, graph)
+    assert _apply_deltas(dict(start), events) == final
+    rebuilt = Materialized("replay", sparsifier=EdgeMap(dict(start)))
+    for event in events:
+        rebuilt.add_delta(event)
+    assert rebuilt.sparsifier.edges == final and rebuilt.batches == 10
 
 
 def test_replay_runs_the_control_loop_on_the_asked_batches(
@@ -103,9 +119,10 @@ def _start_h(tmp_path: Path, graph: Path) -> dict[tuple[int, int], float]:
 
 
 def _apply_deltas(
-    h: dict[tuple[int, int], float], deltas: list[dict[str, Any]]
+    h: dict[tuple[int, int], float], events: list[DeltaEvent]
 ) -> dict[tuple[int, int], float]:
-    for d in deltas:
+    for event in events:
+        d = delta_lists(event.delta)
         for a, b in d["removed"]:
             del h[(a, b)]
         for a, b, w in d["reweighted"]:

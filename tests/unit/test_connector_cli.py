@@ -51,3 +51,41 @@ def test_produce_refuses_a_bad_graph_id_and_missing_inputs() -> None:
     )
     result = runner.invoke(main, ["produce", "--graph-id", "ok"])
     assert result.exit_code == 2 and "--graph and/or --updates" in result.output
+
+
+def test_every_setting_flag_shows_the_settings_default_and_variable() -> None:
+    """Defaults live in the settings classes only: each flag's help is read from them."""
+    import click
+
+    from sparsiflow.connector import settings
+    from sparsiflow.connector.cli.options import SettingOption
+
+    seen = 0
+    for name, command in main.commands.items():
+        for param in command.params:
+            if not isinstance(param, SettingOption):
+                continue
+            owner, field = param.setting.split(".")
+            cls = getattr(settings, owner)
+            env = cls.model_config["env_prefix"] + field.upper()
+            default = cls.model_fields[field].default
+            ctx = click.Context(command, info_name=name)
+            record = param.get_help_record(ctx)
+            assert record is not None
+            shown = "none" if default is None else default
+            assert record[1].endswith(f"[env {env}; default {shown}]"), (name, record)
+            assert param.default is None  # unset flags leave the environment in charge
+            seen += 1
+    assert seen >= 20
+
+
+def test_offline_engine_flags_default_to_the_engine_configuration() -> None:
+    from sparsiflow.engine.config import BACKENDS, MODES, EngineConfig
+
+    defaults = EngineConfig()
+    replay = {p.name: p for p in main.commands["replay"].params}
+    for field in ("mode", "threshold", "walkers", "max_steps", "target_kappa", "control_every",
+                  "threads", "seed", "backend"):  # fmt: skip
+        assert replay[field].default == getattr(defaults, field), field
+    assert tuple(replay["mode"].type.choices) == MODES  # type: ignore[attr-defined]
+    assert tuple(replay["backend"].type.choices) == BACKENDS  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from engine_checks import check_invariants, replay_delta
 
+from sparsiflow.connector.wire.deltas import delta_lists
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList
@@ -75,7 +76,7 @@ def test_control_is_deterministic_and_seeded() -> None:
     def run(seed: int) -> list[dict[str, list[list[int | float]]]]:
         config = EngineConfig(threshold=50.0, target_kappa=18.0, seed=seed)
         engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
-        return [engine.apply(b).delta.to_lists() for b in batches[:2]]
+        return [delta_lists(engine.apply(b).delta) for b in batches[:2]]
 
     assert run(1) == run(1)
 

@@ -8,6 +8,7 @@ from engine_checks import check_invariants, replay_delta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sparsiflow.connector.wire.deltas import delta_lists
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
@@ -107,7 +108,7 @@ def _engines(
 def _as_sets(
     delta: Delta,
 ) -> tuple[set[tuple[int, int, float]], set[tuple[int, int]], set[tuple[int, int, float]]]:
-    lists = delta.to_lists()
+    lists = delta_lists(delta)
     return (
         {(int(a), int(b), float(c)) for a, b, c in lists["added"]},
         {(int(a), int(b)) for a, b in lists["removed"]},
@@ -154,7 +155,7 @@ def test_same_input_same_output() -> None:
         runs = []
         for _ in range(2):
             fast, _ = _engines(edges, mask, config)
-            runs.append([fast.apply(b).delta.to_lists() for b in batches])
+            runs.append([delta_lists(fast.apply(b).delta) for b in batches])
         assert runs[0] == runs[1]
 
 
@@ -163,7 +164,7 @@ def test_seed_changes_walks_but_not_exact_rule() -> None:
 
     def run(config: EngineConfig) -> list[dict[str, list[list[int | float]]]]:
         fast, _ = _engines(edges, mask, config)
-        return [fast.apply(b).delta.to_lists() for b in batches]
+        return [delta_lists(fast.apply(b).delta) for b in batches]
 
     exact = EngineConfig(mode="default", threshold=4.0)
     assert run(exact) == run(EngineConfig(mode="default", threshold=4.0, seed=99))

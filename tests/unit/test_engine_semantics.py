@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from sparsiflow.connector.wire.deltas import delta_lists
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.exceptions import InvalidUpdateError
@@ -63,7 +64,7 @@ def test_insert_of_an_existing_edge_reweights_it_and_h_follows() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([INS], [2], [1], [5.0]))
     assert report.reweighted == 1 and report.inserted == 0
-    assert report.delta.to_lists()["reweighted"] == [[1, 2, 5.0]]
+    assert delta_lists(report.delta)["reweighted"] == [[1, 2, 5.0]]
     u, v, w = engine.sparsifier_edges()
     assert (
         dict(zip(zip(u.tolist(), v.tolist(), strict=True), w.tolist(), strict=True))[(1, 2)] == 5.0
@@ -75,13 +76,18 @@ def test_strengthened_edge_outside_h_is_judged_again() -> None:
     # 1-3 is outside H; its H path 1-2-3 has resistance 2: w=0.5 gives distortion 1 < 1.5
     assert engine.apply(UpdateBatch.build([REW], [1], [3], [0.5])).delta.size == 0
     report = engine.apply(UpdateBatch.build([REW], [1], [3], [4.0]))  # distortion 8 >= 1.5
-    assert report.critical == 1 and report.delta.to_lists()["added"] == [[1, 3, 4.0]]
+    assert report.critical == 1 and delta_lists(report.delta)["added"] == [[1, 3, 4.0]]
 
 
 def test_delete_then_reinsert_in_one_batch_is_a_reweight() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([DEL, INS], [3, 4], [4, 3], [math.nan, 7.0]))
-    assert report.delta.to_lists() == {"added": [], "removed": [], "reweighted": [[3, 4, 7.0]]}
+    assert delta_lists(report.delta) == {
+        "added": [],
+        "removed": [],
+        "reweighted": [[3, 4, 7.0]],
+        "recovered": [],
+    }
     assert engine.stats().components == 1
 
 
@@ -95,14 +101,14 @@ def test_insert_then_delete_of_a_new_edge_is_nothing() -> None:
 def test_deleting_a_bridge_splits_components_and_h_follows() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([DEL], [3], [4]))
-    assert report.delta.to_lists()["removed"] == [[3, 4]] and report.repaired == 0
+    assert delta_lists(report.delta)["removed"] == [[3, 4]] and report.repaired == 0
     assert engine.stats().components == 2  # node 4 is alone now, in G and in H
 
 
 def test_deleting_an_h_edge_inside_a_cycle_repairs_through_g() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([DEL], [1], [2]))
-    assert report.delta.to_lists()["added"] == [[1, 3, 1.0]] and report.repaired == 1
+    assert delta_lists(report.delta)["added"] == [[1, 3, 1.0]] and report.repaired == 1
     assert engine.stats().components == 1
 
 
@@ -147,4 +153,15 @@ def test_a_light_edge_enters_when_g_joins_its_ends_far_better_than_h(
     )
     report = engine.apply(UpdateBatch.build([INS], [0], [9], [0.01]))
     assert report.critical == int(enters)
-    assert (report.delta.to_lists()["added"] == [[0, 9, 0.01]]) is enters
+    assert (delta_lists(report.delta)["added"] == [[0, 9, 0.01]]) is enters
+
+
+def test_a_given_sparsifier_must_have_the_graphs_components() -> None:
+    """A triangle 0-1-2 plus the edge 3-4: H without the 3-4 edge leaves 3 and 4 apart."""
+    u, v, w = np.array([0, 1, 0, 3]), np.array([1, 2, 2, 4]), np.ones(4)
+    good = Engine.from_graph(u, v, w, sparsifier=(np.array([0, 1, 3]), np.array([1, 2, 4])))
+    assert good.stats().components == 2 and good.stats().edges_sparsifier == 3
+    with pytest.raises(InvalidUpdateError, match="components"):
+        Engine.from_graph(u, v, w, sparsifier=(np.array([0, 1]), np.array([1, 2])))
+    with pytest.raises(InvalidUpdateError, match="not in the graph"):
+        Engine.from_graph(u, v, w, sparsifier=(np.array([0, 1]), np.array([3, 2])))

@@ -6,7 +6,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsiflow.engine.engine import _components_of
 from sparsiflow.engine.rules.insertion import (
     g_conductance_cap,
     g_resistance,
@@ -15,6 +14,7 @@ from sparsiflow.engine.rules.insertion import (
 )
 from sparsiflow.engine.rules.search import new_workspace
 from sparsiflow.engine.store.graph_store import GraphStore
+from sparsiflow.engine.store.initial import components_of
 from sparsiflow.engine.store.layout import g_find, g_in_h, g_weight
 from sparsiflow.workloads.families import delaunay
 
@@ -48,7 +48,7 @@ def test_the_cap_bounds_the_conductance_that_g_paths_add(seed: int, n: int) -> N
 def test_flagged_edges_are_ones_the_full_rule_rejects(seed: int, threshold: float) -> None:
     store, lo, hi = _store(300, seed, 0.6)
     s, ws = store.arrays, new_workspace(store.nodes)
-    comp = _components_of(store)
+    comp = components_of(store)
     outside = np.array([not g_in_h(s, g_find(s, a, b)) for a, b in zip(lo, hi, strict=True)])
     p, q = lo[outside], hi[outside]
     w = np.array([g_weight(s, g_find(s, a, b)) for a, b in zip(p, q, strict=True)])

@@ -8,7 +8,8 @@ from contract_oracle import validator
 
 from sparsiflow.connector.stream.records import InputRecord
 from sparsiflow.connector.wire.dead_letters import dlq_record, read_dlq_headers
-from sparsiflow.connector.wire.output_events import Kappa, SourceRange, encode_delta, encode_metrics
+from sparsiflow.connector.wire.deltas import SourceRange, encode_delta
+from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
 from sparsiflow.engine.results import BatchReport, Delta, GraphStats
 

@@ -13,7 +13,6 @@ import pytest
 from contract_oracle import validator
 from prometheus_client import CollectorRegistry
 
-from sparsiflow.connector.observability.kappa_probe import KappaProbe
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
@@ -21,6 +20,7 @@ from sparsiflow.connector.stream.processor import OutputTopics, Processor, Proce
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
 from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.quality.estimator import KappaEstimator
 
 
 class Clock:
@@ -215,14 +215,14 @@ def test_worker_metrics_are_recorded() -> None:
 def _kappa_run(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, failure: Exception | None
 ) -> tuple[Log, dict[str, float | None]]:
-    """Three batches of a path with kappa due after each; ``failure``: what measuring raises
-    (None: the real probe). Returns the log and the measurement-failure counts by reason."""
+    """Three batches of a path with kappa due after each; ``failure``: what the estimator
+    raises (None: the real one). Returns the log and the measurement-failure counts by reason."""
     if failure is not None:
 
-        def broken(self: KappaProbe, engine: Engine) -> None:
+        def broken(*_: object) -> None:
             raise failure
 
-        monkeypatch.setattr(KappaProbe, "measure", broken)
+        monkeypatch.setattr(KappaEstimator, "update", broken)
     registry, log, clock = CollectorRegistry(), Log(), Clock()
     proc = make(log, clock, max_size=2, metrics=WorkerMetrics(registry), kappa_every=1)
 
@@ -230,7 +230,7 @@ def _kappa_run(
         for i in range(6):
             await proc.on_record(insert(i, i, i + 1))
 
-    with caplog.at_level("WARNING", logger="sparsiflow.connector.stream.processor"):
+    with caplog.at_level("WARNING", logger="sparsiflow.connector.observability.kappa_probe"):
         asyncio.run(run())
     counts = {
         reason: registry.get_sample_value(

@@ -16,7 +16,6 @@ import pytest
 from memlog import MemLog
 
 from sparsiflow.connector.downstream.materialize import EdgeMap
-from sparsiflow.connector.kafka.produce import encode_records
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.recovery.restorer import Restorer
@@ -24,7 +23,8 @@ from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
 from sparsiflow.connector.stream.records import InputRecord
-from sparsiflow.connector.wire.edge_updates import DecodeLimits
+from sparsiflow.connector.wire.deltas import decode_delta
+from sparsiflow.connector.wire.edge_updates import DecodeLimits, encode_records
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.updates import UpdateBatch
@@ -101,16 +101,15 @@ def check(log: MemLog, proc: Processor, expected: dict[str, EdgeMap]) -> int:
     repeats = 0
     for p in (0, 1):
         for record in log.topics["deltas"][p]:
-            delta = orjson.loads(record.value or b"")
-            key = (delta["graph"], delta["batch"])
-            body = orjson.dumps([delta[k] for k in ("source", "added", "removed", "reweighted")])
+            event = decode_delta(record.value)
+            key = (event.graph, event.batch)
             if key in seen:
-                assert seen[key] == body, f"{key} published twice with different content"
+                assert seen[key] == event.content, f"{key} published twice with different content"
                 repeats += 1
                 continue
-            assert delta["batch"] == sum(k[0] == delta["graph"] for k in seen), "a gap"
-            seen[key] = body
-            rebuilt.setdefault(delta["graph"], EdgeMap()).apply_delta(delta)
+            assert event.batch == sum(k[0] == event.graph for k in seen), "a gap"
+            seen[key] = event.content
+            rebuilt.setdefault(event.graph, EdgeMap()).apply_delta(event.delta)
     for state in proc.graphs:
         engine = state.engine
         g = dict(zip(zip(*(c.tolist() for c in engine.graph_edges()[:2]), strict=True),
@@ -173,7 +172,7 @@ def test_a_huge_record_is_split_into_batches_that_name_their_rows() -> None:
 
     asyncio.run(run())
     deltas = log.topics["deltas"][0]
-    assert [orjson.loads(d.value or b"")["batch"] for d in deltas] == [0, 1, 2]
+    assert [decode_delta(d.value).batch for d in deltas] == [0, 1, 2]
     assert [dict(d.headers)["sparsiflow.rows"] for d in deltas] == [
         b"0:4/10",
         b"4:8/10",
@@ -200,5 +199,5 @@ def test_records_already_covered_are_acknowledged_not_processed() -> None:
         assert [h[1] for h in log.acked] == [0, 1, 2, 3, 4, 5]
 
     asyncio.run(run())
-    batches = [orjson.loads(d.value or b"")["batch"] for d in log.topics["deltas"][0]]
+    batches = [decode_delta(d.value).batch for d in log.topics["deltas"][0]]
     assert batches == [0, 1]  # batch 0 never published again

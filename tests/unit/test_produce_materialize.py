@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import orjson
 import pytest
 
-from sparsiflow.connector.downstream.materialize import DeltaLogError, EdgeMap, Materialized
-from sparsiflow.connector.kafka.produce import encode_records
-from sparsiflow.connector.wire.edge_updates import Decoded, assemble, decode
+from sparsiflow.connector.downstream.materialize import EdgeMap, Materialized
+from sparsiflow.connector.wire.deltas import DeltaEvent, DeltaLogError, decode_delta
+from sparsiflow.connector.wire.edge_updates import Decoded, assemble, decode, encode_records
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
 
 UPDATES = UpdateBatch.build(
@@ -41,25 +44,26 @@ def test_edge_map_follows_g_semantics() -> None:
     assert u.tolist() == [1, 5] and v.tolist() == [2, 2**62] and w.tolist() == [3.0, 0.5]
 
 
-def _delta(batch: int, added: list[list[float]], removed: list[list[int]] | None = None) -> dict:  # type: ignore[type-arg]
-    return {
+def _delta(
+    batch: int, added: list[list[Any]], removed: list[list[int]] | None = None, at: float = 1.0
+) -> DeltaEvent:
+    event = {
         "graph": "g",
         "batch": batch,
         "source": {"partition": 0, "first_offset": batch, "last_offset": batch},
         "added": added,
         "removed": removed or [],
         "reweighted": [],
-        "produced_at": 1.0 + batch,
+        "produced_at": at + batch,
     }
+    return decode_delta(orjson.dumps(event))
 
 
 def test_materialized_applies_in_order_skips_identical_repeats_and_detects_gaps() -> None:
     m = Materialized("g")
     m.add_delta(_delta(0, [[0, 1, 1.0], [1, 2, 1.0]]))
     m.add_delta(_delta(1, [[2, 3, 2.0]], removed=[[0, 1]]))
-    repeat = _delta(1, [[2, 3, 2.0]], removed=[[0, 1]])
-    repeat["produced_at"] = 99.0  # a re-publication may differ in time only
-    m.add_delta(repeat)
+    m.add_delta(_delta(1, [[2, 3, 2.0]], removed=[[0, 1]], at=99.0))  # differs in time only
     assert m.batches == 2 and m.duplicates == 1
     assert m.sparsifier.edges == {(1, 2): 1.0, (2, 3): 2.0}
     with pytest.raises(DeltaLogError, match="repeated with changes"):

@@ -45,7 +45,7 @@ def test_path_in_cycle_closed_form(method: str, n: int, w: float) -> None:
     assert r.lambda_max == pytest.approx(n, rel=1e-9)
     assert r.lambda_min == pytest.approx(1.0, rel=1e-9)
     assert r.kappa == pytest.approx(n, rel=1e-9)
-    assert (r.density, r.off_tree_density, r.components) == ((n - 1) / n, 0.0, 1)
+    assert (r.stats.density, r.stats.off_tree_density, r.components) == ((n - 1) / n, 0.0, 1)
 
 
 @pytest.mark.parametrize("method", ["dense", "sparse"])
@@ -53,7 +53,7 @@ def test_sparsifier_equal_to_graph_has_kappa_one(method: str) -> None:
     g = delaunay(300, weights="lognormal", seed=2)
     r = measure(g, g, method=method)  # type: ignore[arg-type]
     assert r.kappa == pytest.approx(1.0, abs=1e-9)
-    assert r.edges_graph == r.edges_sparsifier == g.m
+    assert r.stats.edges_graph == r.stats.edges_sparsifier == g.m
 
 
 @pytest.mark.parametrize("method", ["dense", "sparse"])
@@ -62,9 +62,9 @@ def test_components_are_measured_separately(method: str) -> None:
     g = _union(_cycle(5), _cycle(8, 3.0, first=5)).with_nodes(15)
     h = _drop(_drop(g, 0, 4), 5, 12)
     r = measure(g, h, method=method)  # type: ignore[arg-type]
-    assert (r.components, r.sparsifier_components, r.nodes) == (4, 4, 15)
+    assert (r.components, r.sparsifier_components, r.stats.nodes) == (4, 4, 15)
     assert r.kappa == pytest.approx(8.0, rel=1e-9)
-    assert r.off_tree_density == 0.0
+    assert r.stats.off_tree_density == 0.0
 
 
 def test_more_components_in_h_means_infinite_kappa() -> None:
@@ -90,7 +90,7 @@ def test_node_counts_may_differ_and_edgeless_graphs_are_trivial() -> None:
     empty = EdgeList.normalize([], [], n=5)
     assert measure(empty, empty).kappa == 1.0
     wider = measure(g, EdgeList.normalize([0, 1, 2], [1, 2, 3], n=4).with_nodes(9))
-    assert (wider.nodes, wider.components) == (9, 6)
+    assert (wider.stats.nodes, wider.components) == (9, 6)
     assert wider.kappa == pytest.approx(4.0)
 
 

@@ -13,7 +13,6 @@ import orjson
 import pytest
 from memlog import MemLog
 
-from sparsiflow.connector.kafka.produce import encode_records
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.recovery.plan import (
@@ -31,13 +30,13 @@ from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.processor import OutputTopics, Processor
 from sparsiflow.connector.wire.delta_log import (
     DeltaEntry,
-    DeltaLogError,
     RowSpan,
     delta_headers,
     delta_partition,
     parse_delta,
 )
-from sparsiflow.connector.wire.edge_updates import DecodeLimits
+from sparsiflow.connector.wire.deltas import DeltaLogError
+from sparsiflow.connector.wire.edge_updates import DecodeLimits, encode_records
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.updates import UpdateBatch

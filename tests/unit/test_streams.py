@@ -1,20 +1,14 @@
-"""Benchmark update streams and JSONL update files."""
+"""Benchmark update streams."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from sparsiflow.engine.exceptions import InvalidUpdateError
 from sparsiflow.engine.graph.edges import EdgeList, components, locate
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
 from sparsiflow.workloads.families import delaunay, grid_circuit
-from sparsiflow.workloads.streams import read_updates, spanning_forest, update_stream, write_updates
+from sparsiflow.workloads.streams import spanning_forest, update_stream
 
 
 def test_spanning_forest_spans_every_component() -> None:
@@ -63,70 +57,3 @@ def test_update_stream_rejects_impossible_requests() -> None:
         update_stream(tree, insert_frac=0.5)
     with pytest.raises(ValueError, match=">= 0"):
         update_stream(tree, insert_frac=-0.1)
-
-
-ops_strategy = st.lists(
-    st.tuples(
-        st.sampled_from(list(Op)),
-        st.integers(0, 2**63 - 1),
-        st.integers(0, 2**63 - 1),
-        st.floats(1e-300, 1e300),
-    ).filter(lambda r: r[1] != r[2]),
-    max_size=30,
-)
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops_strategy, st.text(min_size=1, max_size=8))
-def test_jsonl_round_trip(tmp_path: Path, rows: list[tuple[Op, int, int, float]], gid: str) -> None:
-    ops = [int(r[0]) for r in rows]
-    w = [np.nan if r[0] == Op.DELETE else r[3] for r in rows]
-    batch = UpdateBatch.build(ops, [r[1] for r in rows], [r[2] for r in rows], w)
-    path = tmp_path / "u.jsonl"
-    write_updates(path, batch, gid)
-    back = read_updates(path, graph=gid)
-    assert np.array_equal(back.ops, batch.ops) and np.array_equal(back.u, batch.u)
-    assert np.array_equal(back.v, batch.v) and np.array_equal(back.w, batch.w, equal_nan=True)
-    for line, op in zip(path.read_text().splitlines(), ops, strict=True):
-        event = json.loads(line)
-        assert event["graph"] == gid and ("w" in event) == (op != Op.DELETE)
-
-
-def test_read_accepts_batch_events_and_filters_graphs(tmp_path: Path) -> None:
-    path = tmp_path / "u.jsonl"
-    path.write_text(
-        '{"graph": "a", "op": "insert", "u": 1, "v": 2, "w": 2}\n'
-        "\n"
-        '{"graph": "b", "op": "delete", "u": 1, "v": 2}\n'
-        '{"graph": "a", "ops": ["reweight", "delete"], "u": [3, 4], "v": [5, 6],'
-        ' "w": [0.5, null]}\n'
-        '{"graph": "a", "ops": ["delete"], "u": [7], "v": [8]}\n'
-    )
-    a = read_updates(path, graph="a")
-    assert a.ops.tolist() == [Op.INSERT, Op.REWEIGHT, Op.DELETE, Op.DELETE]
-    assert a.u.tolist() == [1, 3, 4, 7] and a.w[:2].tolist() == [2.0, 0.5]
-    assert len(read_updates(path)) == 5
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [
-        ('{"graph": "a", "op": "upsert", "u": 1, "v": 2, "w": 1}', "unknown op"),
-        ('{"graph": "a", "op": "insert", "u": 1, "v": 1, "w": 1}', "self-loop"),
-        ('{"graph": "a", "op": "insert", "u": 1, "v": 2, "w": -1}', "finite and > 0"),
-        ('{"graph": "a", "op": "insert", "u": 1, "v": 2}', "finite and > 0"),
-        ('{"graph": "a", "op": "insert", "u": "1", "v": 2, "w": 1}', "not a JSON integer"),
-        ('{"graph": "a", "op": "insert", "u": true, "v": 2, "w": 1}', "not a JSON integer"),
-        ('{"graph": "a", "op": "delete", "u": 1.0, "v": 2}', "not a JSON integer"),
-        ('{"graph": "a", "op": "insert", "u": -1, "v": 2, "w": 1}', "negative"),
-        ('{"graph": "a", "ops": ["insert"], "u": [1], "v": [2], "w": [1, 2]}', "equal"),
-        ('{"graph": "a", "op": "insert", "u": 1', "bad update event"),
-        ("[1, 2]", "bad update event"),
-    ],
-)
-def test_bad_events_name_their_line(tmp_path: Path, line: str, message: str) -> None:
-    path = tmp_path / "u.jsonl"
-    path.write_text('{"graph": "a", "op": "insert", "u": 1, "v": 2, "w": 1}\n' + line + "\n")
-    with pytest.raises(InvalidUpdateError, match=message) as info:
-        read_updates(path)
-    assert ":2:" in str(info.value)

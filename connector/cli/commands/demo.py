@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import click
+
+from sparsiflow.connector.cli.options import mode_option
+from sparsiflow.workloads import FAMILIES, Family
 
 __all__ = ["command"]
 
@@ -12,7 +16,7 @@ __all__ = ["command"]
 @click.command("demo")
 @click.option(
     "--kind",
-    type=click.Choice(["delaunay", "grid-circuit", "fem-mesh", "power-law"]),
+    type=click.Choice(FAMILIES),
     default="delaunay",
     show_default=True,
 )
@@ -20,9 +24,7 @@ __all__ = ["command"]
 @click.option(
     "--records", type=click.Choice(["single", "batch"]), default="batch", show_default=True
 )
-@click.option(
-    "--mode", type=click.Choice(["default", "dygrass"]), default="default", show_default=True
-)
+@mode_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--target-kappa",
@@ -41,7 +43,12 @@ def command(
 
     target = None if no_target else target_kappa
     options = DemoOptions(
-        kind=kind, nodes=nodes, records=records, mode=mode, seed=seed, target_kappa=target
+        kind=cast("Family", kind),
+        nodes=nodes,
+        records=records,
+        mode=mode,
+        seed=seed,
+        target_kappa=target,
     )
     try:
         summary = run_demo(options, click.echo)

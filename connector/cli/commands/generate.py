@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import click
 
-__all__ = ["command"]
+from sparsiflow.workloads import FAMILIES, WEIGHTS
 
-KINDS = ("delaunay", "grid-circuit", "fem-mesh", "power-law")
+__all__ = ["command"]
 
 
 @click.command("generate")
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=click.Choice(FAMILIES))
 @click.option("--nodes", "-n", type=click.IntRange(min=2), required=True, help="Node count.")
 @click.option(
     "--out",
@@ -25,7 +24,7 @@ KINDS = ("delaunay", "grid-circuit", "fem-mesh", "power-law")
 )
 @click.option(
     "--weights",
-    type=click.Choice(["unit", "lognormal"]),
+    type=click.Choice(WEIGHTS),
     default=None,
     help="Replace the family's weights (default: its own: unit, or conductances for circuits).",
 )
@@ -52,19 +51,15 @@ def command(
     seed: int,
 ) -> None:
     """Generate a graph of family KIND (delaunay, grid-circuit, fem-mesh, power-law)."""
+    from sparsiflow.connector.wire.edge_updates import is_graph_id
     from sparsiflow.connector.wire.matrix_market import write_graph
+    from sparsiflow.connector.wire.update_files import write_updates
     from sparsiflow.engine.exceptions import EngineError
-    from sparsiflow.engine.graph.edges import EdgeList
+    from sparsiflow.workloads import Family, Weights, streams
     from sparsiflow.workloads import families as generate
-    from sparsiflow.workloads import streams
-    from sparsiflow.workloads.families import Weights
 
-    families: dict[str, Callable[..., EdgeList]] = {
-        "delaunay": generate.delaunay,
-        "grid-circuit": generate.grid_circuit,
-        "fem-mesh": generate.fem_mesh,
-        "power-law": generate.power_law,
-    }
+    if updates is not None and not is_graph_id(graph_id):
+        raise click.BadParameter("1-64 characters of [A-Za-z0-9._-]", param_hint="--graph-id")
     start = time.perf_counter()
 
     def say(message: str) -> None:
@@ -72,7 +67,7 @@ def command(
 
     try:
         say(f"generating {kind} on {nodes} nodes (seed {seed})")
-        graph = families[kind](nodes, seed=seed)
+        graph = generate.build(cast("Family", kind), nodes, seed=seed)
         if weights is not None:
             graph = generate.reweight(graph, cast("Weights", weights), seed)
         say(f"{graph.m} edges")
@@ -80,7 +75,7 @@ def command(
             stream = streams.update_stream(graph, insert_frac, delete_frac, seed)
             graph = stream.base
             say(f"stream: {len(stream.ops)} updates; base graph keeps {graph.m} edges")
-            streams.write_updates(updates, stream.batch(), graph_id)
+            write_updates(updates, stream.batch(), graph_id)
             say(f"wrote {updates}")
         write_graph(out, graph, comment=f"sparsiflow generate {kind} --nodes {nodes} --seed {seed}")
         say(f"wrote {out}")

@@ -32,8 +32,9 @@ def command(
     graph_id: str, out: Path, graph_out: Path | None, until_idle: float | None, **params: Any
 ) -> None:
     """Write the current H (and G) of GRAPH_ID; prints a JSON summary."""
-    from sparsiflow.connector.downstream.materialize import DeltaLogError, materialize
+    from sparsiflow.connector.downstream.materialize import materialize
     from sparsiflow.connector.settings import Settings, client_configs
+    from sparsiflow.connector.wire.deltas import DeltaLogError
     from sparsiflow.connector.wire.matrix_market import write_graph
     from sparsiflow.engine.exceptions import EngineError
 

@@ -55,10 +55,11 @@ def command(
 
     JSONL updates are sent under --graph-id whatever their own 'graph' field says.
     """
-    from sparsiflow.connector.kafka.produce import produce, read_update_file
+    from sparsiflow.connector.kafka.produce import produce
     from sparsiflow.connector.kafka.topics import ensure_topics
     from sparsiflow.connector.settings import Settings, client_configs
     from sparsiflow.connector.wire.edge_updates import is_graph_id
+    from sparsiflow.connector.wire.update_files import read_update_file
     from sparsiflow.engine.exceptions import EngineError
     from sparsiflow.engine.graph.updates import UpdateBatch
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from sparsiflow.connector.cli.options import engine_options
+
 __all__ = ["command"]
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -27,38 +29,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--batch-size", type=click.IntRange(1), required=True, help="Updates per batch.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option(
-    "--mode", type=click.Choice(["default", "dygrass"]), default="default", show_default=True
-)
-@click.option(
-    "--threshold", type=click.FloatRange(0, min_open=True), default=50.0, show_default=True
-)
-@click.option("--walkers", type=click.IntRange(1), default=512, show_default=True)
-@click.option("--max-steps", type=click.IntRange(1), default=100, show_default=True)
-@click.option(
-    "--target-kappa", type=click.FloatRange(1, min_open=True), help="Keep kappa under this."
-)
-@click.option(
-    "--control-every",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Run the kappa control loop on batches 0, N, 2N, ... (with --target-kappa).",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Threads for the batch phases that only read H (results do not depend on it).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "numpy", "numba", "cupy"]),
-    default="auto",
-    show_default=True,
-)
+@engine_options
 @click.option("--off-tree-density", type=click.FloatRange(0.0), default=0.10, show_default=True)
 @click.option("--graph-id", default="replay", show_default=True, help="Graph id (keys the RNG).")
 @click.option("--kappa/--no-kappa", default=False, help="Measure the final kappa exactly.")
@@ -74,7 +45,8 @@ def command(
     **engine_options: Any,
 ) -> None:
     """Run the engine over UPDATES in batches; write DIR/graph.mtx, DIR/sparsifier.mtx,
-    DIR/deltas.jsonl and DIR/metrics.json."""
+    DIR/deltas.jsonl (a delta event per batch, as on the deltas topic; its source offsets
+    number the updates) and DIR/metrics.json."""
     from sparsiflow.engine.config import EngineConfig
     from sparsiflow.engine.exceptions import EngineError
 
@@ -98,17 +70,19 @@ def _run(
     graph_id: str,
     kappa: bool,
 ) -> None:
-    import orjson
-
-    from sparsiflow.connector.wire.matrix_market import read_edge_stream, read_graph, write_graph
+    from sparsiflow.connector.wire.deltas import SourceRange, encode_delta
+    from sparsiflow.connector.wire.edge_updates import is_graph_id
+    from sparsiflow.connector.wire.matrix_market import read_graph, write_graph
+    from sparsiflow.connector.wire.update_files import read_update_file
     from sparsiflow.engine.engine import warm_up
     from sparsiflow.engine.graph.edges import EdgeList
     from sparsiflow.engine.offline import replay, split_batches, start_engine
-    from sparsiflow.workloads.streams import read_updates
 
+    if not is_graph_id(graph_id):
+        raise ValueError(f"--graph-id {graph_id!r} is not 1-64 characters of [A-Za-z0-9._-]")
     g = read_graph(graph)
     h0 = read_graph(sparsifier) if sparsifier is not None else None
-    stream = read_edge_stream(updates) if updates.suffix == ".mtx" else read_updates(updates)
+    stream = read_update_file(updates)
     click.echo(f"G: {g.n} nodes, {g.m} edges; {len(stream)} updates", err=True)
     warmup = warm_up(config)  # load the kernels first, as the worker does: rates are per batch
     click.echo(f"engine kernels ready in {warmup:.1f} s", err=True)
@@ -121,10 +95,16 @@ def _run(
             length=len(batches), label="batches", file=click.get_text_stream("stderr")
         ) as bar,
     ):
+        sizes = iter([len(b) for b in batches])
+        done = 0  # updates before the batch: a delta's source offsets are update positions
 
         def record(report: Any) -> None:
-            line = {"graph": graph_id, "batch": report.batch, **report.delta.to_lists()}
-            deltas.write(orjson.dumps(line) + b"\n")
+            nonlocal done
+            first, done = done, done + next(sizes)
+            source = SourceRange(0, first, done - 1)
+            deltas.write(
+                encode_delta(graph_id, report.batch, source, report.delta, time.time()) + b"\n"
+            )
             bar.update(1)
 
         result = replay(engine, batches, record)

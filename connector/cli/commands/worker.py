@@ -7,60 +7,41 @@ from typing import Any
 
 import click
 
-from sparsiflow.connector.cli.options import kafka_options, kafka_overrides
+from sparsiflow.connector.cli.options import kafka_options, kafka_overrides, setting_option
+from sparsiflow.engine.config import BACKENDS, MODES
 
 __all__ = ["command"]
 
 
 @click.command("worker")
 @kafka_options
-@click.option(
-    "--partitions",
-    type=int,
-    help="partitions of topics created [env SPARSIFLOW_TOPIC_PARTITIONS; default 6]",
+@setting_option(
+    "--partitions", "TopicSettings.topic_partitions", "partitions of topics created", type=int
 )
-@click.option(
-    "--group-id",
-    help="consumer group, one per deployment [env SPARSIFLOW_GROUP_ID; default sparsiflow]",
-)
-@click.option(
+@setting_option("--group-id", "WorkerSettings.group_id", "consumer group, one per deployment")
+@setting_option(
     "--metrics-port",
+    "WorkerSettings.metrics_port",
+    "port of /metrics, 0 for any free one",
     type=int,
-    help="port of /metrics, 0 for any free one [env SPARSIFLOW_METRICS_PORT; default 9108]",
 )
-@click.option(
+@setting_option(
     "--state-dir",
+    "WorkerSettings.state_dir",
+    "folder for checkpoints",
     type=click.Path(file_okay=False, path_type=Path),
-    help="folder for checkpoints [env SPARSIFLOW_STATE_DIR]",
 )
-@click.option(
-    "--batch-max-size",
-    type=int,
-    help="updates per micro-batch [env SPARSIFLOW_BATCH_MAX_SIZE; default 10000]",
-)
-@click.option(
-    "--batch-max-wait",
-    type=float,
-    help="seconds a batch waits [env SPARSIFLOW_BATCH_MAX_WAIT; default 0.05]",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["default", "dygrass"]),
-    help="engine mode [env SPARSIFLOW_ENGINE_MODE]",
-)
-@click.option(
-    "--threshold", type=float, help="distortion threshold K [env SPARSIFLOW_ENGINE_THRESHOLD]"
-)
-@click.option("--seed", type=int, help="RNG seed [env SPARSIFLOW_ENGINE_SEED]")
-@click.option(
-    "--backend",
-    type=click.Choice(["auto", "numpy", "numba", "cupy"]),
-    help="walk backend [env SPARSIFLOW_ENGINE_BACKEND]",
-)
-@click.option(
+@setting_option("--batch-max-size", "BatchSettings.max_size", "updates per micro-batch", type=int)
+@setting_option("--batch-max-wait", "BatchSettings.max_wait", "seconds a batch waits", type=float)
+@setting_option("--mode", "EngineSettings.mode", "engine mode", type=click.Choice(MODES))
+@setting_option("--threshold", "EngineSettings.threshold", "distortion threshold K", type=float)
+@setting_option("--seed", "EngineSettings.seed", "RNG seed", type=int)
+@setting_option("--backend", "EngineSettings.backend", "walk backend", type=click.Choice(BACKENDS))
+@setting_option(
     "--kappa-every",
+    "WorkerSettings.kappa_every",
+    "measure kappa every N batches, 0 never",
     type=int,
-    help="measure kappa every N batches, 0 never [env SPARSIFLOW_KAPPA_EVERY]",
 )
 @click.option(
     "--log-level",
