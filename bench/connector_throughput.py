@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from sparsiflow.connector.downstream.materialize import read_topic
 from sparsiflow.connector.kafka.produce import produce
+from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.workloads.families import delaunay

@@ -64,7 +64,8 @@ class KafkaSettings(BaseSettings):
 
 
 class TopicSettings(BaseSettings):
-    """Topic names (``SPARSIFLOW_INPUT_TOPIC``, ...) and how missing ones are created."""
+    """Topic names (``SPARSIFLOW_INPUT_TOPIC``, ...) and how missing ones are created.
+    ``edges_topic``: the compacted current-H topic (empty: not written)."""
 
     model_config = _config("SPARSIFLOW_")
 
@@ -72,6 +73,7 @@ class TopicSettings(BaseSettings):
     deltas_topic: str = "sparsiflow.sparsifier-deltas"
     metrics_topic: str = "sparsiflow.quality-metrics"
     dlq_topic: str = "sparsiflow.edge-updates.dlq"
+    edges_topic: str = "sparsiflow.sparsifier-edges"
     topic_partitions: int = Field(6, ge=1, le=10_000)
     topic_replication_factor: int = Field(1, ge=1, le=16)
 

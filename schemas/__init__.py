@@ -14,7 +14,13 @@ from typing import Any
 
 __all__ = ["SCHEMA_NAMES", "load_schema", "samples", "schema_text"]
 
-SCHEMA_NAMES = ("edge-update", "sparsifier-delta", "quality-metrics", "dlq-envelope")
+SCHEMA_NAMES = (
+    "edge-update",
+    "sparsifier-delta",
+    "sparsifier-edge",
+    "quality-metrics",
+    "dlq-envelope",
+)
 """Every contract in this folder, one file ``NAME.vN.json`` per version."""
 
 _LATEST = 1

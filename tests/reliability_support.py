@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Producer
 
-from sparsiflow.connector.downstream.materialize import EdgeMap, materialize, read_topic
+from sparsiflow.connector.downstream.materialize import EdgeMap, materialize
+from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.observability.kappa_probe import dense_pair
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.wire.deltas import decode_delta

@@ -35,6 +35,7 @@ _KAFKA = (
     ("--deltas-topic", "TopicSettings.deltas_topic", "delta topic"),
     ("--metrics-topic", "TopicSettings.metrics_topic", "metrics topic"),
     ("--dlq-topic", "TopicSettings.dlq_topic", "dead-letter topic"),
+    ("--edges-topic", "TopicSettings.edges_topic", "compacted current-H topic, '' for none"),
 )
 
 
@@ -69,7 +70,7 @@ def setting_option(flag: str, setting: str, text: str, **kwargs: Any) -> Callabl
 
 
 def kafka_options(command: F) -> F:
-    """Add ``--bootstrap-servers`` and the four topic flags to a click command."""
+    """Add ``--bootstrap-servers`` and the five topic flags to a click command."""
     for flag, setting, text in reversed(_KAFKA):
         command = setting_option(flag, setting, text)(command)
     return command
@@ -81,7 +82,7 @@ def kafka_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "kafka": {"bootstrap_servers": params.pop("bootstrap_servers")},
         "topics": {
             name: params.pop(name)
-            for name in ("input_topic", "deltas_topic", "metrics_topic", "dlq_topic")
+            for name in ("input_topic", "deltas_topic", "metrics_topic", "dlq_topic", "edges_topic")
         },
     }
 

@@ -91,9 +91,13 @@ def _input_record(event: Any) -> InputRecord:
 
 
 def create_app(
-    settings: Settings, delta_partitions: int, metrics: WorkerMetrics | None = None
+    settings: Settings,
+    delta_partitions: int,
+    metrics: WorkerMetrics | None = None,
+    edge_partitions: int = 0,
 ) -> faust.App:
-    """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``."""
+    """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``, the
+    current-H topic ``edge_partitions`` (0: not written)."""
     configs = client_configs(settings.kafka)
     topics, worker = settings.topics, settings.worker
     app = faust.App(
@@ -126,6 +130,7 @@ def create_app(
         flow=_FaustFlow(app, source_name),
         metrics=metrics,
         delta_partitions=delta_partitions,
+        edge_partitions=edge_partitions,
     )
     tick_seconds = min(0.05, settings.batch.max_wait / 4)
 

@@ -13,6 +13,7 @@ from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.recovery.restorer import Restorer
 from sparsiflow.connector.settings import Settings, client_configs
 from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.current_h import CurrentH
 from sparsiflow.connector.stream.flow import FlowControl, FlowGate
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.processor import Ack, OutputTopics, Processor, Sink
@@ -38,9 +39,11 @@ def build_processor(
     flow: FlowControl,
     metrics: WorkerMetrics | None,
     delta_partitions: int,
+    edge_partitions: int = 0,
 ) -> Processor:
     """The processor of a worker with ``settings`` whose deltas topic has
-    ``delta_partitions`` partitions."""
+    ``delta_partitions`` partitions and whose current-H topic has ``edge_partitions`` (0: the
+    topic is not written)."""
     topics, worker, every = settings.topics, settings.worker, settings.checkpoint
     config = settings.engine.config()
     limits = settings.records.limits()
@@ -52,7 +55,13 @@ def build_processor(
             GraphLimits(worker.allowed_graphs, worker.max_graphs),
         ),
         topics=OutputTopics(
-            topics.deltas_topic, topics.metrics_topic, topics.dlq_topic, delta_partitions
+            topics.deltas_topic,
+            topics.metrics_topic,
+            topics.dlq_topic,
+            delta_partitions,
+            CurrentH(topics.edges_topic, edge_partitions, delta_partitions)
+            if topics.edges_topic and edge_partitions
+            else None,
         ),
         sink=sink,
         ack=ack,

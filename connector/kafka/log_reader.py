@@ -60,6 +60,15 @@ class KafkaLogReader:
         """High watermark, retrying while a new topic's leader is being elected."""
         return high_watermark(self._client(), topic, partition, self._timeout)
 
+    def start_offset(self, topic: str, partition: int) -> int:
+        """Low watermark: the first offset still in the log."""
+        from confluent_kafka import TopicPartition
+
+        low, _ = self._client().get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=self._timeout, cached=False
+        )
+        return int(low)
+
     def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[LogRecord]:
         """Records with offsets in ``[start, end)``; fails if they stop arriving."""
         from confluent_kafka import KafkaError, TopicPartition

@@ -16,7 +16,8 @@ MAX_OUTPUT_BYTES = 16 * 2**20
 def ensure_topics(
     configs: ClientConfigs, topics: TopicSettings, names: Iterable[str] | None = None
 ) -> list[str]:
-    """Create those of ``names`` (default: all four topics) that do not exist; return them."""
+    """Create those of ``names`` (default: every topic of ``topics``) that do not exist; return
+    them. The current-H topic is compacted."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     wanted = list(names) if names is not None else _all(topics)
@@ -26,13 +27,15 @@ def ensure_topics(
     if not missing:
         return []
     outputs = {topics.deltas_topic, topics.metrics_topic, topics.dlq_topic}
+    configs_of = {name: {"max.message.bytes": str(MAX_OUTPUT_BYTES)} for name in outputs}
+    configs_of[topics.edges_topic] = {"cleanup.policy": "compact"}
     futures = admin.create_topics(
         [
             NewTopic(
                 name,
                 num_partitions=topics.topic_partitions,
                 replication_factor=topics.topic_replication_factor,
-                config={"max.message.bytes": str(MAX_OUTPUT_BYTES)} if name in outputs else {},
+                config=configs_of.get(name, {}),
             )
             for name in missing
         ]
@@ -57,4 +60,5 @@ def partition_count(configs: ClientConfigs, topic: str) -> int:
 
 
 def _all(topics: TopicSettings) -> list[str]:
-    return [topics.input_topic, topics.deltas_topic, topics.metrics_topic, topics.dlq_topic]
+    names = [topics.input_topic, topics.deltas_topic, topics.metrics_topic, topics.dlq_topic]
+    return [*names, topics.edges_topic] if topics.edges_topic else names

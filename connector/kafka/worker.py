@@ -36,7 +36,13 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     metrics.set_kappa_bound(settings.engine.target_kappa)
     log.info("engine kernels ready in %.1f s", warm_up(settings.engine.config()))
     server = serve_metrics(registry, settings.worker.metrics_port)
-    app = create_app(settings, partition_count(configs, settings.topics.deltas_topic), metrics)
+    topics = settings.topics
+    app = create_app(
+        settings,
+        partition_count(configs, topics.deltas_topic),
+        metrics,
+        partition_count(configs, topics.edges_topic) if topics.edges_topic else 0,
+    )
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     log.warning(
         "sparsiflow worker: group %s, input %s, metrics on port %d",

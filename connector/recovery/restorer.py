@@ -63,6 +63,9 @@ class LogReader(Protocol):
     def end_offset(self, topic: str, partition: int) -> int:
         """The partition's high watermark: the offset the next record will get."""
 
+    def start_offset(self, topic: str, partition: int) -> int:
+        """The partition's log start: records before it are gone (retention, deletion)."""
+
     def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[LogRecord]:
         """Records with offsets in ``[start, end)``, in order."""
 
@@ -93,12 +96,13 @@ class RecoveredGraph:
 
 @dataclass(frozen=True)
 class RecoveredPartition:
-    """The graphs of one input partition and where its delta partition was read to."""
+    """The graphs of one input partition, where its delta partition was read to, and the
+    deltas replayed (in log order)."""
 
     partition: int
     graphs: list[RecoveredGraph]
     log_end: int
-    replayed: int
+    deltas: list[DeltaEntry]
     seconds: float
 
 
@@ -156,7 +160,7 @@ class Restorer:
             log.warning("%s; reading delta partition %d from its start", gap, q)
             plans = plan_partition(partition, known, self._entries(q, 0, end))
         graphs = self._replay(partition, plans, engines, checkpointed)
-        replayed = sum(len(p.replay) for p in plans.values())
+        replayed = sorted((e for p in plans.values() for e in p.replay), key=lambda e: e.log_offset)
         return RecoveredPartition(partition, graphs, end, replayed, time.monotonic() - started)
 
     def _bases(
@@ -191,6 +195,13 @@ class Restorer:
         return engines, bases, checkpointed
 
     def _entries(self, q: int, start: int, end: int) -> Iterator[DeltaEntry]:
+        gone = self._reader.start_offset(self._deltas, q)
+        if start < gone:
+            raise DeltaLogError(
+                f"recovery needs the deltas of {self._deltas}[{q}] from offset {start}, but "
+                f"records before {gone} are gone (retention): keep the deltas topic longer than "
+                "the checkpoint interval, or restore the state volume with its checkpoints"
+            )
         for record in self._reader.read(self._deltas, q, start, end):
             if record.value is not None:
                 yield parse_delta(record.value, record.headers, record.offset)

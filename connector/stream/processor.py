@@ -29,6 +29,7 @@ from sparsiflow.connector.observability.kappa_probe import KappaFailures
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer
 from sparsiflow.connector.recovery.restorer import HeldGraph, Restorer
+from sparsiflow.connector.stream.current_h import CurrentH
 from sparsiflow.connector.stream.flow import FlowControl, FlowGate
 from sparsiflow.connector.stream.graphs import GraphState, GraphTable, Pending
 from sparsiflow.connector.stream.positions import Position
@@ -66,12 +67,14 @@ class ProcessorFailedError(RuntimeError):
 
 @dataclass(frozen=True)
 class OutputTopics:
-    """Output topic names; the deltas topic's partition count picks each graph's partition."""
+    """Output topic names; the deltas topic's partition count picks each graph's partition;
+    ``current_h``: the compacted current-H topic, if written."""
 
     deltas: str
     metrics: str
     dlq: str
     delta_partitions: int = 1
+    current_h: CurrentH | None = None
 
 
 class Processor:
@@ -230,11 +233,13 @@ class Processor:
             state = self.graphs.install(g.graph, partition, g.engine, g.covered, g.delta_offset)
             state.checkpointed = max(g.checkpointed, checkpointed.get(g.graph, -1))
         self._log_end[partition] = done.log_end
+        if self._topics.current_h is not None:
+            self._outbox += self._topics.current_h.replayed(done.deltas)
         if self._checkpointer is not None:
-            self._checkpointer.start(partition, done.replayed)
+            self._checkpointer.start(partition, len(done.deltas))
         log.warning(
             "recovered input partition %d: %d graph(s), %d batch(es) replayed in %.3fs",
-            partition, len(done.graphs), done.replayed, done.seconds,
+            partition, len(done.graphs), len(done.deltas), done.seconds,
         )  # fmt: skip
         return True
 
@@ -364,6 +369,10 @@ class Processor:
         )
         metrics = encode_metrics(state.graph, report, now - oldest, kappa, now)
         self._outbox.append(OutputRecord(self._topics.metrics, key, metrics))
+        if self._topics.current_h is not None:
+            self._outbox += self._topics.current_h.records(
+                state.graph, state.partition, report.batch, report.delta, offset
+            )
         if rows is None or rows.stop == rows.total:
             self._handles += [p.record.handle for p in items]
         self._handles += state.held

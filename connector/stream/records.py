@@ -26,10 +26,11 @@ class InputRecord:
 
 @dataclass(frozen=True, slots=True)
 class OutputRecord:
-    """A record to produce; ``partition`` None lets the producer's partitioner choose."""
+    """A record to produce; ``partition`` None lets the producer's partitioner choose; ``value``
+    None is a tombstone (compacted topics)."""
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: Headers = field(default_factory=list)
     partition: int | None = None

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from sparsiflow.connector.downstream.materialize import read_topic
+from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, first_error, worker_env
 
 GRAPH = "g1"

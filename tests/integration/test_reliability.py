@@ -26,7 +26,7 @@ from reliability_support import (
 )
 
 from sparsiflow import schemas
-from sparsiflow.connector.downstream.materialize import read_topic
+from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
 from sparsiflow.workloads.families import grid_circuit, power_law

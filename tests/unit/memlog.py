@@ -18,6 +18,7 @@ class MemLog:
         self.topics: dict[str, dict[int, list[LogRecord]]] = defaultdict(lambda: defaultdict(list))
         self.acked: list[object] = []
         self.fail_after: int | None = None  # deliveries left before the "broker" fails
+        self.log_start: dict[tuple[str, int], int] = {}  # records before it are gone (retention)
 
     # --- the processor's sink and acknowledgements -----------------------------------------
     async def deliver(self, records: Sequence[OutputRecord]) -> list[int]:
@@ -39,7 +40,11 @@ class MemLog:
     def end_offset(self, topic: str, partition: int) -> int:
         return len(self.topics[topic][partition])
 
+    def start_offset(self, topic: str, partition: int) -> int:
+        return self.log_start.get((topic, partition), 0)
+
     def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[LogRecord]:
+        assert start >= self.start_offset(topic, partition), "read below the log start"
         yield from self.topics[topic][partition][start:end]
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         "deltas_topic": None,
         "metrics_topic": "flag.metrics",
         "dlq_topic": None,
+        "edges_topic": "",
         "other": 1,
     }
     settings = Settings.load(**kafka_overrides(params))
@@ -40,6 +41,7 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.topics.deltas_topic == "env.deltas"
     assert settings.topics.metrics_topic == "flag.metrics"
     assert settings.topics.input_topic == "sparsiflow.edge-updates"
+    assert settings.topics.edges_topic == ""  # the flag's empty value turns the topic off
     with pytest.raises(TypeError):
         Settings.load(nonsense={})
 

@@ -15,16 +15,19 @@ import orjson
 import pytest
 from memlog import MemLog
 
+from sparsiflow.connector.downstream.client import SparsifierState
 from sparsiflow.connector.downstream.materialize import EdgeMap
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.recovery.restorer import Restorer
 from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.current_h import CurrentH
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
 from sparsiflow.connector.stream.records import InputRecord
 from sparsiflow.connector.wire.deltas import decode_delta
 from sparsiflow.connector.wire.edge_updates import DecodeLimits, encode_records
+from sparsiflow.connector.wire.edges import decode_edge_record
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.updates import UpdateBatch
@@ -32,7 +35,7 @@ from sparsiflow.workloads.families import power_law
 from sparsiflow.workloads.streams import update_stream
 
 INPUT = "in"
-TOPICS = OutputTopics("deltas", "metrics", "dlq", delta_partitions=2)
+TOPICS = OutputTopics("deltas", "metrics", "dlq", 2, CurrentH("edges", 2, 2))
 CONFIG = EngineConfig()
 
 
@@ -119,11 +122,30 @@ def check(log: MemLog, proc: Processor, expected: dict[str, EdgeMap]) -> int:
         assert g == expected[state.graph].edges
         assert h == rebuilt[state.graph].edges
         assert engine.batch_number == sum(k[0] == state.graph for k in seen)
+        for compacted in (False, True):
+            current = current_h(log, state.graph, compacted)
+            assert current.sparsifier.edges == h, f"current-H topic (compacted: {compacted})"
+            assert current.position is not None
+            assert current.position.batch == engine.batch_number - 1
     return repeats
 
 
+def current_h(log: MemLog, graph: str, compacted: bool) -> SparsifierState:
+    """The graph's H read from the current-H topic, as written or as compaction leaves it (the
+    last record of each key, in offset order)."""
+    state = SparsifierState(graph)
+    for records in log.topics["edges"].values():
+        last = {r.key: r.offset for r in records}
+        for r in records:
+            mine = r.key == graph.encode() or (r.key or b"").startswith(f"{graph}/".encode())
+            if mine and (not compacted or last[r.key] == r.offset):
+                state.add_record(decode_edge_record(r.key, r.value))
+    return state
+
+
+# seeds 3 and 4 make the broker fail between a delta and its current-H records
 @pytest.mark.parametrize("with_checkpoints", [True, False])
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_crashes_never_lose_or_contradict_a_delta(
     tmp_path: Path, seed: int, with_checkpoints: bool
 ) -> None:
@@ -201,3 +223,34 @@ def test_records_already_covered_are_acknowledged_not_processed() -> None:
     asyncio.run(run())
     batches = [decode_delta(d.value).batch for d in log.topics["deltas"][0]]
     assert batches == [0, 1]  # batch 0 never published again
+
+
+def test_recovery_says_which_deltas_retention_took(tmp_path: Path) -> None:
+    """Deltas older than the checkpoints may go (retention): a restart recovers from the
+    checkpoints; without them, the missing deltas stop recovery with a reason."""
+    log = MemLog()
+    records, expected = streams(log)
+    state = tmp_path / "state"
+
+    async def run(folder: Path | None, batch: list[InputRecord]) -> Processor:
+        proc = make(log, folder)
+        await proc.on_assigned({0, 1})
+        for record in batch:
+            await proc.on_record(record)
+        await proc.drain()
+        await proc.close()
+        return proc
+
+    half = len(records) // 2
+    asyncio.run(run(state, records[:half]))
+    for q in (0, 1):
+        log.log_start[("deltas", q)] = log.end_offset("deltas", q)  # every delta so far: gone
+    proc = asyncio.run(run(state, records[half:]))
+    assert {s.graph for s in proc.graphs} == set(expected)
+    for s in proc.graphs:
+        edges = zip(*(c.tolist() for c in s.engine.graph_edges()[:2]), strict=True)
+        assert dict(zip(edges, s.engine.graph_edges()[2].tolist(), strict=True)) == (
+            expected[s.graph].edges
+        )
+    with pytest.raises(ProcessorFailedError, match=r"records before \d+ are gone \(retention\)"):
+        asyncio.run(run(None, records[:1]))

@@ -27,9 +27,20 @@ _OUT = click.Path(dir_okay=False, path_type=Path)
     help="keep reading until no record came for SECONDS (default: stop at the end offsets "
     "seen at start)",
 )
+@click.option(
+    "--check-history",
+    is_flag=True,
+    help="read every delta from the start (checks the whole log: contiguous batches, identical "
+    "repeats) instead of loading H from the current-H topic first",
+)
 @kafka_options
 def command(
-    graph_id: str, out: Path, graph_out: Path | None, until_idle: float | None, **params: Any
+    graph_id: str,
+    out: Path,
+    graph_out: Path | None,
+    until_idle: float | None,
+    check_history: bool,
+    **params: Any,
 ) -> None:
     """Write the current H (and G) of GRAPH_ID; prints a JSON summary."""
     from sparsiflow.connector.downstream.materialize import materialize
@@ -46,6 +57,7 @@ def command(
             topics.deltas_topic,
             graph_id,
             input_topic=topics.input_topic if graph_out is not None else None,
+            edges_topic=None if check_history else topics.edges_topic or None,
             until_idle=until_idle,
             progress=lambda line: click.echo(line, err=True),
         )
@@ -58,6 +70,7 @@ def command(
     summary = {
         "graph": graph_id,
         "batches": result.batches,
+        "loaded_from": "deltas" if result.position is None else "current-H topic",
         "duplicates": result.duplicates,
         "sparsifier_edges": len(result.sparsifier),
         "graph_edges": None if result.input is None else len(result.input),

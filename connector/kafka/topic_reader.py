@@ -1,0 +1,68 @@
+"""Read a topic from given offsets (default: every partition from its start) with a plain
+confluent-kafka consumer (no group, nothing committed): what downstream readers, tests and
+benchmarks read the output topics with."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sparsiflow.connector.kafka.log_reader import high_watermark
+
+__all__ = ["read_topic"]
+
+
+def read_topic(
+    config: dict[str, Any],
+    topic: str,
+    until_idle: float | None = None,
+    poll: float = 0.2,
+    start: Mapping[int, int] | None = None,
+) -> Iterator[Any]:
+    """Records of ``topic``, partition by partition in order: of the partitions in ``start``
+    from their given offsets, else of every partition from its start.
+
+    Stops at the end offsets seen when it starts, or, with ``until_idle``, once no record came
+    for that many seconds after reaching them. Raises RuntimeError for a missing topic.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {
+            **config,
+            "group.id": f"sparsiflow-reader-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.queue.backoff.ms": 10,  # the default (1 s) stalls whenever the queue fills
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics[topic]
+        if meta.error is not None:
+            raise RuntimeError(f"topic {topic!r}: {meta.error}")
+        offsets = dict(start) if start is not None else dict.fromkeys(meta.partitions, -1)
+        parts = [
+            TopicPartition(topic, p, OFFSET_BEGINNING if at < 0 else at)
+            for p, at in offsets.items()
+        ]
+        ends = {tp.partition: high_watermark(consumer, topic, tp.partition, 30.0) for tp in parts}
+        consumer.assign(parts)
+        pending = {p for p, end in ends.items() if end > max(offsets[p], 0)}
+        last = time.monotonic()
+        while pending or (until_idle is not None and time.monotonic() - last < until_idle):
+            msg = consumer.poll(poll)
+            if msg is None:
+                continue
+            error, partition = msg.error(), int(msg.partition() or 0)
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(f"reading {topic!r}: {error}")
+                pending.discard(partition)
+                continue
+            last = time.monotonic()
+            if int(msg.offset() or 0) >= ends[partition] - 1:
+                pending.discard(partition)
+            yield msg
+    finally:
+        consumer.close()
