@@ -62,7 +62,7 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
         say(f"[{time.monotonic() - start:6.1f}s] {text}")
 
     workdir = Path(tempfile.mkdtemp(prefix="demo-", dir=_mkdir(cache_dir())))
-    topics = {k: f"demo.{k}" for k in ("input", "deltas", "metrics", "dlq")}
+    topics = {k: f"demo.{k}" for k in ("input", "deltas", "metrics", "dlq", "edges")}
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         log("starting a local Apache Kafka broker (KRaft) ...")
@@ -89,7 +89,9 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
         sender.start()
         _follow(conf, topics, options.graph, sender, progress, worker, log)
         elapsed = time.monotonic() - start
-        log("rebuilding H and G from the topics (sparsiflow materialize) ...")
+        log(
+            "rebuilding H and G from the topics (the client library, as sparsiflow materialize) ..."
+        )
         summary = _quality(conf, topics, options.graph, log)
         if worker.stop() != 0:
             raise RuntimeError(f"the worker did not stop cleanly:\n{worker.diagnosis()}")
@@ -205,7 +207,17 @@ def _quality(conf: dict[str, Any], topics: dict[str, str], graph: str, log: Say)
     from sparsiflow.connector.observability.kappa_probe import dense_pair
     from sparsiflow.engine.quality.exact import measure
 
-    state = materialize(conf, topics["deltas"], graph, input_topic=topics["input"])
+    state = materialize(
+        conf, topics["deltas"], graph, input_topic=topics["input"], edges_topic=topics["edges"]
+    )
+    history = materialize(conf, topics["deltas"], graph)
+    if state.sparsifier.edges != history.sparsifier.edges:
+        raise RuntimeError("H from the current-H topic differs from H replayed from all deltas")
+    where = "no position" if state.position is None else f"position at batch {state.position.batch}"
+    log(
+        f"H loaded from the current-H topic ({where}) equals H replayed from all "
+        f"{history.batches} deltas: {len(history.sparsifier)} edges"
+    )
     assert state.input is not None
     g, h = dense_pair(state.input.columns(), state.sparsifier.columns())
     report = measure(g, h)

@@ -165,6 +165,7 @@ class SparsifierClient:
         self.deltas_topic = deltas_topic
         self.edges_topic = edges_topic
         self.state = state or SparsifierState(graph)
+        self._next: dict[int, int] = {}  # deltas partition -> next offset to read
 
     def load(self) -> int:
         """Read the graph's records of the current-H topic to its end; returns the next batch
@@ -178,13 +179,17 @@ class SparsifierClient:
         return self.state.batches
 
     def follow(self, until_idle: float | None = None) -> Iterator[DeltaEvent]:
-        """Apply the graph's deltas after the loaded position (every delta without one), and
-        yield each applied one; stops at the end of the topic as seen when it starts, or with
-        ``until_idle``, once no record came for that many seconds after it."""
+        """Apply the graph's deltas after the loaded position (every delta without one; after
+        the last one read, when called again), and yield each applied one; stops at the end of
+        the topic as seen when it starts, or with ``until_idle``, once no record came for that
+        many seconds after it."""
         position = self.state.position
-        start = None if position is None else {position.delta_partition: position.delta_offset + 1}
+        start = self._next or None
+        if start is None and position is not None:
+            start = {position.delta_partition: position.delta_offset + 1}
         key = self.state.graph.encode()
         for msg in read_topic(self.config, self.deltas_topic, until_idle, start=start):
+            self._next[int(msg.partition())] = int(msg.offset()) + 1
             if msg.key() == key:
                 event = decode_delta(msg.value())
                 if self.state.add_delta(event):

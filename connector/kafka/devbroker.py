@@ -212,6 +212,7 @@ class LocalKafka:
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "message.max.bytes=16777216",
+                    "log.cleaner.backoff.ms=1000",  # compaction runs within seconds (tests)
                     "",
                 ]
             )

@@ -56,5 +56,17 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
         status = exc.code if isinstance(exc.code, int) else 1
     finally:
         server.close()
-    crashed = app._crash_reason is not None or worker._crash_reason is not None
-    return 1 if crashed else status
+    crash = app._crash_reason or worker._crash_reason
+    if crash is None:
+        return status
+    print(f"sparsiflow worker stopped: {_reason(crash)}", flush=True)
+    return 1
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a crash, in one line (cause chains may loop: re-raised exceptions)."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
