@@ -12,6 +12,8 @@ from sparsiflow.connector.kafka.log_reader import high_watermark
 
 __all__ = ["read_topic"]
 
+_BATCH = 10_000  # records fetched from the client's queue per call
+
 
 def read_topic(
     config: dict[str, Any],
@@ -51,18 +53,16 @@ def read_topic(
         pending = {p for p, end in ends.items() if end > max(offsets[p], 0)}
         last = time.monotonic()
         while pending or (until_idle is not None and time.monotonic() - last < until_idle):
-            msg = consumer.poll(poll)
-            if msg is None:
-                continue
-            error, partition = msg.error(), int(msg.partition() or 0)
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise RuntimeError(f"reading {topic!r}: {error}")
-                pending.discard(partition)
-                continue
-            last = time.monotonic()
-            if int(msg.offset() or 0) >= ends[partition] - 1:
-                pending.discard(partition)
-            yield msg
+            for msg in consumer.consume(_BATCH, poll):  # a call per record costs more than it
+                error, partition = msg.error(), int(msg.partition() or 0)
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise RuntimeError(f"reading {topic!r}: {error}")
+                    pending.discard(partition)
+                    continue
+                last = time.monotonic()
+                if int(msg.offset() or 0) >= ends[partition] - 1:
+                    pending.discard(partition)
+                yield msg
     finally:
         consumer.close()

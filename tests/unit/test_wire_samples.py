@@ -1,6 +1,7 @@
-"""Every golden sample of the edge-update, sparsifier-delta and quality-metrics contracts goes
-through its wire module: good ones decode and re-encode to an equal document (optional fields
-absent from the sample come back with their defaults), bad ones are refused by the decoder."""
+"""Every golden sample of the edge-update, sparsifier-delta, sparsifier-edge and quality-metrics
+contracts goes through its wire module: good ones decode and re-encode to an equal document
+(optional fields absent from the sample come back with their defaults), bad ones are refused by
+the decoder."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from sparsiflow import schemas
 from sparsiflow.connector.wire.deltas import DeltaLogError, decode_delta, encode_delta
 from sparsiflow.connector.wire.edge_updates import Decoded, assemble, decode, encode_records
+from sparsiflow.connector.wire.edges import Position, decode_edge_record, edge_records
 from sparsiflow.connector.wire.metrics_events import decode_metrics
+from sparsiflow.engine.results import Delta
 
 DELTA_DEFAULTS = {"recovered": []}
 METRICS_DEFAULTS = {"recovered": 0, "kappa_unavailable": None}
@@ -115,3 +118,30 @@ def test_the_metrics_decoder_refuses_what_the_contract_refuses(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         decode_metrics(_edited("quality-metrics", **changes))
+
+
+def _edge_key(sample: Any) -> bytes:
+    """The key a current-H sample goes with: a position has no edge in its value."""
+    return b"g1" if "delta_offset" in orjson.loads(sample.read_bytes()) else b"g1/3/9"
+
+
+@pytest.mark.parametrize("sample", _samples("sparsifier-edge", "good"))
+def test_good_current_h_records_decode_and_re_encode(sample: Any) -> None:
+    """An edge sample comes back as the record the encoder writes for an added edge; a position
+    sample as the position record of its batch."""
+    record = decode_edge_record(_edge_key(sample), sample.read_bytes())
+    if isinstance(record, Position):
+        written = edge_records("g1", record.batch, Delta(), record.delta_partition,
+                               record.delta_offset)  # fmt: skip
+    else:
+        assert record.w is not None and record.batch is not None
+        added = Delta(np.array([record.u]), np.array([record.v]), np.array([record.w]))
+        written = edge_records("g1", record.batch, added, 0, 0)
+    values = dict(written)
+    assert orjson.loads(values[_edge_key(sample)] or b"") == orjson.loads(sample.read_bytes())
+
+
+@pytest.mark.parametrize("sample", _samples("sparsifier-edge", "bad"))
+def test_bad_current_h_records_are_refused(sample: Any) -> None:
+    with pytest.raises(DeltaLogError, match="unreadable current-H record"):
+        decode_edge_record(_edge_key(sample), sample.read_bytes())
