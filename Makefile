@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-consumer gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -92,6 +92,11 @@ bench-replay: dev
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
+
+# A new downstream consumer: H from the compacted current-H topic vs every delta (2^18 nodes).
+bench-consumer: dev
+	$(ONE_CORE) $(BIN)/python -m bench.consumer_load --churn-rounds 40 \
+		--out bench/results/consumer_load.json
 
 # Wheels of what the engine's GPU check needs (Linux x86_64, CPython 3.11), for
 # bench/gpu_check.sh on a GPU machine without network.
