@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparsiflow.connector.downstream.client import EdgeMap, SparsifierClient, SparsifierState
-from sparsiflow.connector.kafka.topic_reader import read_topic
+from sparsiflow.connector.kafka.topic_reader import MissingTopicError, read_topic
 from sparsiflow.connector.wire.edge_updates import Decoded, decode
 
 __all__ = ["EdgeMap", "Materialized", "materialize"]
@@ -42,11 +42,16 @@ def materialize(
     progress: Callable[[str], None] | None = None,
 ) -> Materialized:
     """H of ``graph`` from ``deltas_topic`` (loaded from the compacted ``edges_topic`` first
-    when given, else every delta from the start), and G from ``input_topic`` when given."""
+    when given and present, else every delta from the start), and G from ``input_topic`` when
+    given."""
     out = Materialized(graph)
     client = SparsifierClient(config, graph, deltas_topic, edges_topic, out)
     if edges_topic is not None:
-        client.load()
+        try:
+            client.load()
+        except MissingTopicError:
+            if progress is not None:
+                progress(f"no current-H topic {edges_topic!r}: reading every delta instead")
     for _ in client.follow(until_idle):
         pass
     if progress is not None:

@@ -10,7 +10,12 @@ from typing import Any
 
 from sparsiflow.connector.kafka.log_reader import high_watermark
 
-__all__ = ["read_topic"]
+__all__ = ["MissingTopicError", "read_topic"]
+
+
+class MissingTopicError(RuntimeError):
+    """The topic does not exist (or its metadata cannot be had)."""
+
 
 _BATCH = 10_000  # records fetched from the client's queue per call
 
@@ -26,7 +31,7 @@ def read_topic(
     from their given offsets, else of every partition from its start.
 
     Stops at the end offsets seen when it starts, or, with ``until_idle``, once no record came
-    for that many seconds after reaching them. Raises RuntimeError for a missing topic.
+    for that many seconds after reaching them. Raises MissingTopicError for a missing topic.
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -42,7 +47,7 @@ def read_topic(
     try:
         meta = consumer.list_topics(topic, timeout=30).topics[topic]
         if meta.error is not None:
-            raise RuntimeError(f"topic {topic!r}: {meta.error}")
+            raise MissingTopicError(f"topic {topic!r}: {meta.error}")
         offsets = dict(start) if start is not None else dict.fromkeys(meta.partitions, -1)
         parts = [
             TopicPartition(topic, p, OFFSET_BEGINNING if at < 0 else at)

@@ -107,6 +107,12 @@ def test_a_new_consumer_loads_h_from_the_compacted_topic(
         history = materialize({"bootstrap.servers": kafka_bootstrap}, topics["deltas"], GRAPH)
         assert early.state.sparsifier.edges == history.sparsifier.edges
         assert early.state.batches == history.batches
+        said: list[str] = []
+        absent = unique_name("absent-edges")
+        fallback = materialize({"bootstrap.servers": kafka_bootstrap}, topics["deltas"], GRAPH,
+                               edges_topic=absent, progress=said.append)  # fmt: skip
+        assert fallback.sparsifier.edges == history.sparsifier.edges
+        assert said[0] == f"no current-H topic {absent!r}: reading every delta instead"
         last = _send(kafka_bootstrap, topics["input"], stream.values[cut:])
         middle = _client(kafka_bootstrap, topics)  # starts while phase 2 is processed
         middle.load()
