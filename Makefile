@@ -87,8 +87,8 @@ bench-quick: dev
 # Issue 3's acceptance table through the user's commands (delaunay 2^18, unit weights; ~15 min).
 bench-replay: dev
 	$(ONE_CORE) $(BIN)/python -m bench.replay_table delaunay-2^18-unit default:K=11.4 \
-		dygrass:K=6.45 default:K=16,target=60 default:K=16,target=60,every=5 \
-		default:K=16,target=70,every=5
+		dygrass:K=6.45 default:K=16,target=60 default:K=auto,target=60 \
+		default:K=16,target=70
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json

@@ -47,10 +47,11 @@ def _sparsiflow(*args: str) -> None:
 
 def cli_flags(config: EngineConfig) -> list[str]:
     """``sparsiflow replay`` flags for a run's configuration."""
-    flags = ["--mode", config.mode, "--threshold", repr(config.threshold)]
-    if config.target_kappa is not None:
-        flags += ["--target-kappa", repr(config.target_kappa)]
-        flags += ["--control-every", str(config.control_every)]
+    flags = ["--mode", config.mode]
+    if config.threshold is not None:
+        flags += ["--threshold", repr(config.threshold)]
+    target = "off" if config.target_kappa is None else repr(config.target_kappa)
+    flags += ["--target-kappa", target, "--kappa-change", repr(config.kappa_change)]
     return [*flags, "--threads", str(config.threads)]
 
 

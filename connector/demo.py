@@ -204,7 +204,7 @@ def _follow(
 
 def _quality(conf: dict[str, Any], topics: dict[str, str], graph: str, log: Say) -> dict[str, Any]:
     from sparsiflow.connector.downstream.materialize import materialize
-    from sparsiflow.connector.observability.kappa_probe import dense_pair
+    from sparsiflow.connector.observability.kappa import dense_pair
     from sparsiflow.engine.quality.exact import measure
 
     state = materialize(

@@ -15,6 +15,7 @@ from sparsiflow.connector.wire.edge_updates import MAX_RECORD_UPDATES, DecodeLim
 from sparsiflow.engine.config import Backend, EngineConfig, Mode
 
 __all__ = [
+    "OFF",
     "BatchSettings",
     "CheckpointSettings",
     "ClientConfigs",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 _ENGINE_DEFAULTS = EngineConfig()
+OFF = "off"
+"""The value that turns ``target_kappa`` off (environment, flags, Helm)."""
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -101,32 +104,31 @@ class RecordLimitSettings(BaseSettings):
 
 
 class EngineSettings(BaseSettings):
-    """Engine parameters per graph (``SPARSIFLOW_ENGINE_MODE``, ...); see ``EngineConfig``."""
+    """Engine parameters per graph (``SPARSIFLOW_ENGINE_MODE``, ...); see ``EngineConfig``.
+    ``target_kappa``: a number > 1, or ``off`` (checks only measure kappa)."""
 
     model_config = _config("SPARSIFLOW_ENGINE_")
 
     mode: Mode = _ENGINE_DEFAULTS.mode
-    threshold: float = Field(_ENGINE_DEFAULTS.threshold, gt=0)
+    target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
+    kappa_change: float = Field(_ENGINE_DEFAULTS.kappa_change, ge=0, le=1)
+    control_rounds: int = Field(_ENGINE_DEFAULTS.control_rounds, ge=1)
+    threshold: float | None = Field(_ENGINE_DEFAULTS.threshold, gt=0)
     walkers: int = Field(_ENGINE_DEFAULTS.walkers, ge=1)
     max_steps: int = Field(_ENGINE_DEFAULTS.max_steps, ge=1)
+    repair_discount: float = Field(_ENGINE_DEFAULTS.repair_discount, gt=0, le=1)
+    parallel_paths: int = Field(_ENGINE_DEFAULTS.parallel_paths, ge=1)
     seed: int = _ENGINE_DEFAULTS.seed
     backend: Backend = _ENGINE_DEFAULTS.backend
-    target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
-    control_every: int = Field(_ENGINE_DEFAULTS.control_every, ge=1)
     threads: int = Field(_ENGINE_DEFAULTS.threads, ge=1)
 
+    @field_validator("target_kappa", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == OFF else value
+
     def config(self) -> EngineConfig:
-        return EngineConfig(
-            mode=self.mode,
-            threshold=self.threshold,
-            walkers=self.walkers,
-            max_steps=self.max_steps,
-            seed=self.seed,
-            backend=self.backend,
-            target_kappa=self.target_kappa,
-            control_every=self.control_every,
-            threads=self.threads,
-        )
+        return EngineConfig(**self.model_dump())
 
 
 class CheckpointSettings(BaseSettings):
@@ -146,8 +148,7 @@ class WorkerSettings(BaseSettings):
 
     ``allowed_graphs``: comma-separated graph ids (``SPARSIFLOW_ALLOWED_GRAPHS``); empty means
     any. ``max_graphs``: the most graphs one worker holds; further ones go to the DLQ.
-    ``kappa_every``: measure kappa with every N-th batch of a graph (0: never; the exact method
-    costs a sparse factorization, so keep N large on big graphs). ``session_timeout``: seconds
+    ``session_timeout``: seconds
     before the group gives a silent worker's partitions to others. ``buffer_records``: records
     fetched ahead per partition. ``pause_pending_updates``: pause fetching a partition while this
     many of its updates wait in open batches (resumed at half).
@@ -160,7 +161,6 @@ class WorkerSettings(BaseSettings):
     state_dir: Path | None = None
     allowed_graphs: Annotated[frozenset[str], NoDecode] = frozenset()
     max_graphs: int = Field(1000, ge=1)
-    kappa_every: int = Field(0, ge=0)
     session_timeout: float = Field(60.0, ge=1, le=3600)
     buffer_records: int = Field(4096, ge=1)
     pause_pending_updates: int = Field(1_000_000, ge=2)

@@ -14,8 +14,8 @@ from sparsiflow.engine.exceptions import EngineError
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
-from sparsiflow.engine.quality.control import control_rounds
-from sparsiflow.engine.results import BatchReport, Delta, GraphStats
+from sparsiflow.engine.quality.keeper import QualityKeeper
+from sparsiflow.engine.results import BatchReport, Delta, GraphStats, KappaReading
 from sparsiflow.engine.rules.deletion import EdgeBuffer, delete_and_repair
 from sparsiflow.engine.rules.insertion import (
     STAT_SETTLED,
@@ -39,7 +39,6 @@ from sparsiflow.engine.walks.rng import graph_hash, update_keys
 __all__ = ["Engine", "warm_up"]
 
 _REPAIR_STREAM = 1 << 40  # RNG index offset of repair walks within a batch
-_CONTROL_MARGIN = 0.01  # the loop aims this far under the target (its estimate is a lower bound)
 
 Edges = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
@@ -63,6 +62,12 @@ class Engine:
         self._buffer = EdgeBuffer.new(64)
         self._chunks = Chunks(self.config.threads)
         self._spare: list[Workspace] = []  # the extra threads' search workspaces
+        self._keeper = QualityKeeper(
+            self.config.target_kappa,
+            self.config.kappa_change,
+            self.config.control_rounds,
+            int(update_keys(self.config.seed, self._graph_key, 0, 1 << 41, 1)[0] >> np.uint64(33)),
+        )
         self._set_state(GraphStore.from_edges(0, *no_edges(), np.zeros(0, np.bool_)))
 
     def _set_state(self, store: GraphStore) -> None:
@@ -140,11 +145,10 @@ class Engine:
         seconds["insert"] = time.perf_counter() - clock
 
         self._changed += [net.lo[cand][critical], net.hi[cand][critical]]
-        recovered = no_edges()
-        if cfg.target_kappa is not None and self.batch_number % cfg.control_every == 0:
-            clock = time.perf_counter()
-            recovered = self._control(cfg.target_kappa)
-            seconds["control"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        self._keeper.counted(int(net.counts[:3].sum()))
+        recovered, kappa = self._enter_check(len(batch) == 0)
+        seconds["quality"] = time.perf_counter() - clock
         self._walks.sync(self._store.arrays, self._touched())
         delta = self._delta(
             repaired,
@@ -167,7 +171,13 @@ class Engine:
             walker_steps=int(stats[STAT_STEPS]),
             settled=int(stats[STAT_SETTLED]),
             seconds=seconds,
+            kappa=kappa,
         )
+        if cfg.kappa_change > 0 and self._keeper.wants_check(self._store.edges):
+            clock = time.perf_counter()
+            lo, hi, w, in_h = self._store.flagged_edges()
+            self._keeper.start(self.batch_number, EdgeList(self._store.nodes, lo, hi, w), in_h)
+            seconds["quality"] += time.perf_counter() - clock
         self.batch_number += 1
         return report
 
@@ -263,7 +273,7 @@ class Engine:
                 counts = np.zeros_like(stats)
                 surely_redundant(
                     self._store.arrays, workspaces[k], lo[part], hi[part], w[part],
-                    cfg.threshold, cfg.parallel_paths, redundant[part], counts,
+                    cfg.local_threshold, cfg.parallel_paths, redundant[part], counts,
                 )  # fmt: skip
                 return counts
 
@@ -271,7 +281,7 @@ class Engine:
             self._resume(
                 lambda i: judge_exact(
                     self._store.arrays, self._ws, self._comp, lo, hi, w, redundant, critical, i,
-                    cfg.threshold, cfg.parallel_paths, stats,
+                    cfg.local_threshold, cfg.parallel_paths, stats,
                 ),
                 lo.shape[0],
             )  # fmt: skip
@@ -284,7 +294,7 @@ class Engine:
                 p.shape[0],
                 lambda _, c: self._walks.insertion_walks(
                     self._store.arrays, p[c], q[c], wp[c], kp[c],
-                    cfg.threshold, cfg.walkers, cfg.max_steps,
+                    cfg.local_threshold, cfg.walkers, cfg.max_steps,
                 ),
             )  # fmt: skip
             critical[walk] = ~np.concatenate([np.zeros(0, np.bool_), *(f for f, _ in parts)])
@@ -306,24 +316,28 @@ class Engine:
             self._spare.append(new_workspace(nodes, heap))
         return [self._ws, *self._spare]
 
-    def _control(self, target: float) -> Edges:
-        """Run the kappa control loop on the current (G, H); returns the recovered edges."""
+    def _enter_check(self, empty: bool) -> tuple[Edges, KappaReading | None]:
+        """The background check that enters with this batch (``empty``: one without updates),
+        if any: its recovered edges that G still has and H lacks go into H (G's weights);
+        returns them and its reading."""
+        outcome = self._keeper.due(empty)
+        if outcome is None:
+            return no_edges(), None
         lo, hi, w, in_h = self._store.flagged_edges()
-        graph = EdgeList(self._store.nodes, lo, hi, w)
-        seed = int(
-            update_keys(self.config.seed, self._graph_key, self.batch_number, 1 << 41, 1)[0]
-            >> np.uint64(33)
-        )
-        outcome, _ = control_rounds(
-            graph, in_h, target * (1 - _CONTROL_MARGIN), seed, self.config.control_rounds
-        )
-        rows = outcome.recovered
+        n = max(self._store.nodes, 1)
+        wanted = np.isin(lo * n + hi, outcome.pairs[0] * n + outcome.pairs[1])
+        rows = np.flatnonzero(wanted & ~in_h)
         lo, hi, w = lo[rows], hi[rows], w[rows]
         self._resume(
             lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, w, i), rows.shape[0]
         )
         self._changed += [lo, hi]
-        return lo, hi, w
+        return (lo, hi, w), outcome.reading
+
+    def close(self) -> None:
+        """Wait for a background check still running and drop it (its result would enter a
+        later batch)."""
+        self._keeper.close()
 
     def _delta(
         self,

@@ -6,6 +6,7 @@ per-batch figures out. The command adds the files; benchmarks call :func:`replay
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ def batch_figures(report: BatchReport) -> dict[str, Any]:
         "unknown": report.unknown,
         "critical": report.critical,
         "repaired": report.repaired,
+        "recovered": report.recovered,
+        "kappa": None if report.kappa is None else dataclasses.asdict(report.kappa),
         "walker_steps": report.walker_steps,
         "settled": report.settled,
         "engine_seconds": report.engine_seconds,
@@ -96,7 +99,8 @@ def replay(
     batches: list[UpdateBatch],
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> ReplayResult:
-    """Apply every batch in order; ``engine_seconds`` counts time inside ``Engine.apply``."""
+    """Apply every batch in order; ``engine_seconds`` counts time inside ``Engine.apply``,
+    ``wall_seconds`` also the wait for a background check still running at the end."""
     result = ReplayResult()
     start = time.perf_counter()
     for batch in batches:
@@ -107,5 +111,6 @@ def replay(
         result.batches.append(batch_figures(report))
         if on_batch is not None:
             on_batch(report)
+    engine.close()
     result.wall_seconds = time.perf_counter() - start
     return result

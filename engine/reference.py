@@ -177,7 +177,8 @@ class ReferenceEngine:
             for edge, w, _ in candidates:
                 if edge in self.h:
                     continue
-                if not self._low_resistance(edge, cfg.threshold * self._g_resistance(edge, w)):
+                bound = cfg.local_threshold * self._g_resistance(edge, w)
+                if not self._low_resistance(edge, bound):
                     self._h_add(edge)
                     delta.added.append((*edge, w))
             return
@@ -242,7 +243,7 @@ class ReferenceEngine:
                 if nxt is None:
                     break
                 resistance += 1.0 / self.weights[_edge(cur, nxt)]
-                if w * resistance >= self.config.threshold:
+                if w * resistance >= self.config.local_threshold:
                     break
                 if nxt == q:
                     found = True

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BatchReport", "Delta", "GraphStats"]
+__all__ = ["BatchReport", "Delta", "GraphStats", "KappaReading"]
 
 
 def _ids() -> NDArray[np.int64]:
@@ -77,14 +77,35 @@ class GraphStats:
 
 
 @dataclass(frozen=True)
+class KappaReading:
+    """A finished background check of kappa (``sparsiflow.engine.quality.keeper``).
+
+    batch: the batch whose G and H it read. value: estimated kappa of that G against that H
+    plus the edges the check recovered (None when not estimated, and ``reason`` says why);
+    before: the estimate of that H alone; recovered: edges the check put into H; seconds: its
+    wall time; method: how kappa was estimated.
+    """
+
+    batch: int
+    value: float | None
+    before: float | None
+    recovered: int
+    seconds: float
+    reason: str | None = None
+    method: str = "lanczos"
+
+
+@dataclass(frozen=True)
 class BatchReport:
     """Result of one ``Engine.apply``: the delta of H and what happened, with timings.
 
     inserted / deleted / reweighted: net updates applied to G. unknown: deletes and reweights
     of edges not in G (counted, not errors). critical: inserted (or strengthened) edges that
     entered H. repaired: edges added to H by deletion repairs. recovered: edges added by the
-    kappa control loop. walker_steps: total walk steps taken. settled: nodes settled by the
-    exact searches (the default rule's work measure). seconds: wall time per phase.
+    kappa control loop. kappa: the background check that entered with this batch, if any
+    (its recovered edges are in this delta). walker_steps: total walk steps taken. settled:
+    nodes settled by the exact searches (the default rule's work measure). seconds: wall
+    time per phase.
     """
 
     batch: int
@@ -100,6 +121,7 @@ class BatchReport:
     walker_steps: int = 0
     settled: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    kappa: KappaReading | None = None
 
     @property
     def engine_seconds(self) -> float:

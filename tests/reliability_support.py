@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 
 from sparsiflow.connector.downstream.materialize import EdgeMap, materialize
 from sparsiflow.connector.kafka.topic_reader import read_topic
-from sparsiflow.connector.observability.kappa_probe import dense_pair
+from sparsiflow.connector.observability.kappa import dense_pair
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.wire.deltas import decode_delta
 from sparsiflow.connector.wire.edge_updates import encode_records

@@ -19,6 +19,7 @@ from sparsiflow.engine.config import BACKENDS, MODES, EngineConfig
 
 __all__ = [
     "SettingOption",
+    "TargetKappa",
     "engine_options",
     "kafka_options",
     "kafka_overrides",
@@ -37,6 +38,29 @@ _KAFKA = (
     ("--dlq-topic", "TopicSettings.dlq_topic", "dead-letter topic"),
     ("--edges-topic", "TopicSettings.edges_topic", "compacted current-H topic, '' for none"),
 )
+
+
+class TargetKappa(click.ParamType):
+    """A kappa target: a number > 1, or ``off``. Offline commands read ``off`` as None; the
+    worker's flag keeps the word, for the settings to read like the environment's value."""
+
+    name = "kappa|off"
+
+    def __init__(self, keep_off: bool = False) -> None:
+        self._keep_off = keep_off
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "off":
+            return "off" if self._keep_off else None
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'off'", param, ctx)
+        if not number > 1:
+            self.fail(f"a kappa target must be > 1, got {value}", param, ctx)
+        return number
 
 
 class SettingOption(click.Option):
@@ -95,15 +119,16 @@ def mode_option(command: F) -> F:
 
 
 _ENGINE_FLAGS: tuple[tuple[str, Any, str | None], ...] = (
-    ("--threshold", click.FloatRange(0, min_open=True), None),
+    ("--target-kappa", TargetKappa(), "Hold kappa under this; 'off' to measure only."),
+    (
+        "--kappa-change",
+        click.FloatRange(0, 1),
+        "Check kappa after this share of G's edges was updated (0: no checks).",
+    ),
+    ("--control-rounds", click.IntRange(1), "Most recovery rounds per check."),
+    ("--threshold", click.FloatRange(0, min_open=True), "Local rule's K [default: target / 2]."),
     ("--walkers", click.IntRange(1), None),
     ("--max-steps", click.IntRange(1), None),
-    ("--target-kappa", click.FloatRange(1, min_open=True), "Keep kappa under this."),
-    (
-        "--control-every",
-        click.IntRange(1),
-        "Run the kappa control loop on batches 0, N, 2N, ... (with --target-kappa).",
-    ),
     (
         "--threads",
         click.IntRange(1),

@@ -68,7 +68,6 @@ def build_processor(
         executor=ThreadPoolExecutor(1, thread_name_prefix="sparsiflow-engine"),
         limits=limits,
         metrics=metrics,
-        kappa_every=worker.kappa_every,
         restorer=Restorer(
             reader=KafkaLogReader(client_configs(settings.kafka).librdkafka),
             store=store,

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sparsiflow.connector.observability.kappa_probe import KappaProbe
 from sparsiflow.connector.stream.batcher import BatchPolicy, MicroBatcher
 from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import InputRecord
@@ -34,13 +33,12 @@ class Pending:
 
 @dataclass
 class GraphState:
-    """One graph held by this worker: its engine, open batch, kappa probe and positions."""
+    """One graph held by this worker: its engine, open batch and positions."""
 
     graph: str
     partition: int
     engine: Engine
     batcher: MicroBatcher[Pending]
-    kappa: KappaProbe = field(default_factory=KappaProbe)
     covered: Position = field(default_factory=lambda: Position(0))
     """First input update not covered by a delivered delta."""
     taken: Position = field(default_factory=lambda: Position(0))

@@ -25,7 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from sparsiflow.connector.observability.kappa_probe import KappaFailures
+from sparsiflow.connector.observability.kappa import KappaFailures
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer
 from sparsiflow.connector.recovery.restorer import HeldGraph, Restorer
@@ -40,8 +40,6 @@ from sparsiflow.connector.wire.deltas import SourceRange, encode_delta
 from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, assemble, decode
 from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
-from sparsiflow.engine.graph.updates import UpdateBatch
-from sparsiflow.engine.results import BatchReport
 
 __all__ = ["Ack", "OutputTopics", "Processor", "ProcessorFailedError", "Sink"]
 
@@ -90,7 +88,6 @@ class Processor:
         executor: Executor,
         limits: DecodeLimits | None = None,
         metrics: WorkerMetrics | None = None,
-        kappa_every: int = 0,
         wall_clock: Callable[[], float] = time.time,
         restorer: Restorer | None = None,
         checkpointer: Checkpointer | None = None,
@@ -103,7 +100,6 @@ class Processor:
         self._executor = executor
         self._limits = limits or DecodeLimits()
         self._metrics = metrics
-        self._kappa_every = kappa_every
         self._now = wall_clock
         self._restorer = restorer
         self._checkpointer = checkpointer
@@ -347,7 +343,8 @@ class Processor:
     ) -> None:
         batch = assemble([p.decoded for p in items])
         loop = asyncio.get_running_loop()
-        report, kappa = await loop.run_in_executor(self._executor, self._apply, state, batch)
+        report = await loop.run_in_executor(self._executor, state.engine.apply, batch)
+        kappa = Kappa.of(report.kappa)
         first, last = items[0].record, items[-1].record
         oldest = min(p.record.timestamp for p in items)
         now = self._now()
@@ -390,14 +387,6 @@ class Processor:
                 event_to_delta_seconds=self._now() - oldest,
                 publish_seconds=time.perf_counter() - started,
             )
-
-    def _apply(self, state: GraphState, batch: UpdateBatch) -> tuple[BatchReport, Kappa | None]:
-        """Engine work of one batch (runs in the executor): apply, and every ``kappa_every``
-        batches measure kappa."""
-        report = state.engine.apply(batch)
-        every = self._kappa_every
-        kappa = state.kappa.measure(state.engine) if every and report.batch % every == 0 else None
-        return report, kappa
 
     async def _deliver(self) -> None:
         records, handles = self._outbox, self._handles

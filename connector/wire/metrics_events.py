@@ -1,5 +1,6 @@
 """Quality-metrics events (contract ``schemas/quality-metrics.v1.json``): one per processed
-batch and graph, with the kappa measured with it. One encoder, one decoder."""
+batch and graph, with the background kappa check that entered with it. One encoder, one
+decoder."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from dataclasses import dataclass, fields
 import orjson
 
 from sparsiflow.connector.wire.fields import check_keys, count, graph_id, number, optional_text
-from sparsiflow.engine.results import BatchReport, GraphStats
+from sparsiflow.engine.results import BatchReport, GraphStats, KappaReading
 
 __all__ = ["Kappa", "MetricsEvent", "decode_metrics", "encode_metrics"]
 
 _SIZES = tuple(f.name for f in fields(GraphStats))
 _COUNTS = ("inserted", "deleted", "critical", "repaired", "recovered")
-_OPTIONAL = frozenset({"recovered", "kappa_unavailable"})
+_OPTIONAL = frozenset({"recovered", "kappa_unavailable", "kappa_batch", "kappa_seconds"})
 _REQUIRED = frozenset(
     {"graph", "batch", *GraphStats(0, 0, 0, 0).figures(), *_COUNTS, "engine_seconds",
      "latency_seconds", "kappa", "kappa_method", "produced_at"}
@@ -23,12 +24,22 @@ _REQUIRED = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Kappa:
-    """Kappa measured with a batch by ``method``: its ``value``, or None and why
-    (``unavailable``, a one-line reason whose first word, before any ``:``, is its kind)."""
+    """A kappa check by ``method`` of the graph as of ``batch``, taking ``seconds``: its
+    ``value``, or None and why (``unavailable``, a one-line reason whose first word, before any
+    ``:``, is its kind)."""
 
     value: float | None
     method: str
     unavailable: str | None = None
+    batch: int | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def of(cls, reading: KappaReading | None) -> Kappa | None:
+        """The engine's reading as published (None: no check entered with the batch)."""
+        if reading is None:
+            return None
+        return cls(reading.value, reading.method, reading.reason, reading.batch, reading.seconds)
 
     @property
     def failure_kind(self) -> str | None:
@@ -39,7 +50,8 @@ class Kappa:
 @dataclass(frozen=True)
 class MetricsEvent:
     """A quality-metrics event. ``counts``: inserted, deleted, critical, repaired, recovered;
-    the densities are derived from ``stats``; ``kappa_method`` is None when ``kappa`` is."""
+    the densities are derived from ``stats``; ``kappa_method`` is None when ``kappa`` is;
+    ``kappa_batch`` and ``kappa_seconds`` describe the check (None when none entered)."""
 
     graph: str
     batch: int
@@ -50,6 +62,8 @@ class MetricsEvent:
     kappa: float | None
     kappa_method: str | None
     kappa_unavailable: str | None
+    kappa_batch: int | None
+    kappa_seconds: float | None
     produced_at: float
 
     def encode(self) -> bytes:
@@ -65,6 +79,8 @@ class MetricsEvent:
                 "kappa": self.kappa,
                 "kappa_method": self.kappa_method,
                 "kappa_unavailable": self.kappa_unavailable,
+                "kappa_batch": self.kappa_batch,
+                "kappa_seconds": self.kappa_seconds,
                 "produced_at": self.produced_at,
             }
         )
@@ -88,6 +104,8 @@ def encode_metrics(
         kappa=None if kappa is None else kappa.value,
         kappa_method=None if kappa is None or kappa.value is None else kappa.method,
         kappa_unavailable=None if kappa is None else kappa.unavailable,
+        kappa_batch=None if kappa is None else kappa.batch,
+        kappa_seconds=None if kappa is None else kappa.seconds,
         produced_at=produced_at,
     ).encode()
 
@@ -119,5 +137,9 @@ def decode_metrics(value: bytes | None) -> MetricsEvent:
         kappa=kappa,
         kappa_method=method,
         kappa_unavailable=optional_text(doc, "kappa_unavailable"),
+        kappa_batch=None if doc.get("kappa_batch") is None else count(doc, "kappa_batch"),
+        kappa_seconds=(
+            None if doc.get("kappa_seconds") is None else number(doc, "kappa_seconds", minimum=0)
+        ),
         produced_at=number(doc, "produced_at"),
     )

@@ -11,7 +11,7 @@ greedily by their share of the directions' remaining needs, skipping an edge who
 touch the ends of an edge already taken this round (similarity filter), until every direction
 is satisfied; then lambda_max is estimated again (``sparsiflow.engine.quality.estimator``) and
 another round runs if it is still above target. Random starts are seeded: a run depends only on (G,
-H, seed).
+H, and the estimator's state: its seed and the previous top eigenvector it warm-starts from).
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ __all__ = ["ControlOutcome", "control_rounds", "pick_recoveries"]
 
 @dataclass(frozen=True)
 class ControlOutcome:
-    """What one control run did: estimates before/after, edges recovered (rows of G)."""
+    """What one control run did: estimates before/after, edges recovered (rows of G), and
+    why there is no estimate (``reason``, the estimator's) when there is none."""
 
     lambda_before: float
     lambda_after: float
     rounds: int
     recovered: NDArray[np.int64]
     seconds: float
+    reason: str | None = None
 
 
 def pick_recoveries(
@@ -82,11 +84,10 @@ def control_rounds(
     graph: EdgeList,
     in_h: NDArray[np.bool_],
     target: float,
-    seed: int,
+    estimator: KappaEstimator,
     rounds: int = 8,
     per_round: float = 0.05,
     krylov: int = 40,
-    tol: float = 1e-2,
     aim: float = 0.05,
 ) -> tuple[ControlOutcome, NDArray[np.bool_]]:
     """Recover edges of ``graph`` into H (its ``in_h`` rows) until the estimate of lambda_max
@@ -96,9 +97,8 @@ def control_rounds(
     further round costs a factorization and two Lanczos runs (delaunay 2^18, unit weights,
     K = 16, target 60 over 10 insertion batches: aim 0 -> 0.05 cut the loop's time from 169 s
     to 78 s, at 0.1157 instead of 0.1171 off-tree density).
-    Returns the outcome and the new mask."""
+    With an infinite ``target`` it only estimates. Returns the outcome and the new mask."""
     start = time.perf_counter()
-    estimator = KappaEstimator(tol=tol, seed=seed)
     mask = in_h.copy()
     estimate = estimator.update(graph, graph.subset(mask))
     before = estimate.lambda_max
@@ -116,6 +116,11 @@ def control_rounds(
         done += 1
         estimate = estimator.update(graph, graph.subset(mask))
     outcome = ControlOutcome(
-        before, estimate.lambda_max, done, np.flatnonzero(mask & ~in_h), time.perf_counter() - start
+        before,
+        estimate.lambda_max,
+        done,
+        np.flatnonzero(mask & ~in_h),
+        time.perf_counter() - start,
+        estimate.reason,
     )
     return outcome, mask

@@ -206,11 +206,12 @@ class KappaEstimator:
         return self._cache, True
 
     def _start(self, ground: Grounding, n: int) -> NDArray[np.float64]:
-        """Previous eigenvector (re-grounded) plus a little noise, or noise on a cold start."""
+        """Previous eigenvector (re-grounded; zero on nodes added since) plus a little noise,
+        or noise on a cold start."""
         noise = self._rng.standard_normal(ground.size)
-        if self._x is None or self._x.shape[0] != n:
+        if self._x is None or self._x.shape[0] > n:
             return noise
-        warm = ground.reduce(self._x)
+        warm = ground.reduce(np.pad(self._x, (0, n - self._x.shape[0])))
         scale = np.linalg.norm(warm)
         return noise if scale == 0 else warm / scale + 1e-2 * noise / np.linalg.norm(noise)
 

@@ -29,7 +29,7 @@ from sparsiflow.connector.downstream.materialize import (
     read_topic,
 )
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
-from sparsiflow.connector.observability.kappa_probe import dense_pair
+from sparsiflow.connector.observability.kappa import dense_pair
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
 from sparsiflow.connector.wire.deltas import decode_delta
 from sparsiflow.connector.wire.edge_updates import encode_records

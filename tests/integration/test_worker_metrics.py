@@ -56,7 +56,8 @@ def worker(
         unique_name("group"),
         metrics_port=str(port),
         state_dir=str(state),
-        kappa_every="1",  # H = G on a path: the shape where the estimator once failed
+        engine_kappa_change="1e-9",  # a check after every batch; H = G on a path: the shape
+        batch_max_size="5",  # where the estimator once failed
         checkpoint_every_batches="1",
     )
     command = (str(Path(sys.executable).parent / "sparsiflow"), "worker")  # the user's command

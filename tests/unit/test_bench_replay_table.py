@@ -13,11 +13,13 @@ from bench.runs import parse_run
 
 def test_flags_carry_the_whole_configuration() -> None:
     assert cli_flags(parse_run("dygrass:K=6.5")) == [
-        "--mode", "dygrass", "--threshold", "6.5", "--threads", "1",
+        "--mode", "dygrass", "--threshold", "6.5", "--target-kappa", "off",
+        "--kappa-change", "0.05", "--threads", "1",
     ]  # fmt: skip
-    flags = cli_flags(parse_run("default:K=16,target=60,every=5,threads=2"))
+    flags = cli_flags(parse_run("default:K=auto,target=60,change=0.1,threads=2"))
+    assert "--threshold" not in flags  # derived from the target by the command
     assert flags[flags.index("--target-kappa") + 1] == "60.0"
-    assert flags[flags.index("--control-every") + 1] == "5"
+    assert flags[flags.index("--kappa-change") + 1] == "0.1"
     assert flags[flags.index("--threads") + 1] == "2"
 
 

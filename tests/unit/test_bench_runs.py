@@ -14,8 +14,9 @@ def test_run_specifications_parse_and_bad_ones_fail() -> None:
     assert (config.mode, config.threshold, config.target_kappa) == ("default", 50.0, 20.0)
     assert parse_run("dygrass").threshold == 50.0
     assert parse_run("dygrass:K=5,threads=2").threads == 2
-    assert parse_run("default:K=5,target=9,every=4").control_every == 4
-    for bad in ("fast:K=1", "default:walkers=3", "default:K"):
+    assert parse_run("default:K=5,target=9,change=0.2").kappa_change == 0.2
+    assert parse_run("default:K=auto,target=40").local_threshold == 20.0
+    for bad in ("fast:K=1", "default:walkers=3", "default:K", "default:every=5"):
         with pytest.raises(ValueError, match="want MODE"):
             parse_run(bad)
 
@@ -30,4 +31,4 @@ def test_a_run_reports_both_phases_and_holds_its_target() -> None:
         assert out["kappa"] >= 1.0 and out["kappa_rebuild_same_density"] >= 1.0
     assert plain["insert"]["walker_steps_per_second"] > 0
     assert held["kappa"] <= 15.0 * 1.01  # exact kappa within the target and the tolerance
-    assert held["delete"]["control_seconds_per_batch"] > 0
+    assert held["delete"]["quality_wait_seconds_per_batch"] > 0

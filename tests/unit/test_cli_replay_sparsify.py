@@ -92,23 +92,31 @@ def test_replay_outputs_agree(
     assert rebuilt.sparsifier.edges == final and rebuilt.batches == 10
 
 
-def test_replay_runs_the_control_loop_on_the_asked_batches(
+def test_replay_runs_kappa_checks_that_hold_the_target(
     tmp_path: Path, stream_files: tuple[Path, Path, EdgeList]
 ) -> None:
     graph, updates, _ = stream_files
-    out = tmp_path / "control"
     args = ["--graph", str(graph), "--updates", str(updates), "--batch-size", "25"]
-    _replay([*args, "--out", str(out), "--threshold", "1000", "--target-kappa", "20"])
-    control = ["--target-kappa", "20", "--control-every", "3", "--threads", "2", "--kappa"]
-    _replay([*args, "--out", str(tmp_path / "every3"), "--threshold", "1000", *control])
-    metrics = json.loads((tmp_path / "every3" / "metrics.json").read_text())
-    ran = [b["batch"] for b in metrics["batches"] if "control" in b["seconds"]]
-    assert ran == [0, 3, 6, 9]  # the first batch, then every third
-    assert metrics["summary"]["config"]["control_every"] == 3
+    held = ["--target-kappa", "20", "--kappa-change", "0.001", "--threads", "2"]
+    _replay([*args, "--out", str(tmp_path / "held"), "--threshold", "1000", *held])
+    metrics = json.loads((tmp_path / "held" / "metrics.json").read_text())
+    readings = [(b["batch"], b["kappa"]) for b in metrics["batches"] if b["kappa"] is not None]
+    assert [batch for batch, _ in readings] == list(range(1, len(metrics["batches"])))
+    assert all(k["batch"] == batch - 1 and k["value"] <= 20 for batch, k in readings)
+    assert sum(b["recovered"] for b in metrics["batches"]) > 0
+    assert metrics["summary"]["config"]["kappa_change"] == 0.001
     assert metrics["summary"]["config"]["threads"] == 2
-    assert metrics["summary"]["quality"]["kappa"] <= 20 * 1.05
-    every = json.loads((out / "metrics.json").read_text())["batches"]
-    assert all("control" in b["seconds"] for b in every)
+    _replay([*args, "--out", str(tmp_path / "off"), "--target-kappa", "off", "--kappa-change",
+             "0.001"])  # fmt: skip
+    measured = json.loads((tmp_path / "off" / "metrics.json").read_text())["batches"]
+    assert sum(b["recovered"] for b in measured) == 0
+    assert all(b["kappa"]["value"] >= 1 for b in measured[1:])
+    assert (
+        json.loads((tmp_path / "off" / "metrics.json").read_text())["summary"]["config"][
+            "target_kappa"
+        ]
+        is None
+    )
 
 
 def _start_h(tmp_path: Path, graph: Path) -> dict[tuple[int, int], float]:

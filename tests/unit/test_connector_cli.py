@@ -86,8 +86,40 @@ def test_offline_engine_flags_default_to_the_engine_configuration() -> None:
 
     defaults = EngineConfig()
     replay = {p.name: p for p in main.commands["replay"].params}
-    for field in ("mode", "threshold", "walkers", "max_steps", "target_kappa", "control_every",
-                  "threads", "seed", "backend"):  # fmt: skip
+    for field in ("mode", "threshold", "walkers", "max_steps", "target_kappa", "kappa_change",
+                  "control_rounds", "threads", "seed", "backend"):  # fmt: skip
         assert replay[field].default == getattr(defaults, field), field
     assert tuple(replay["mode"].type.choices) == MODES  # type: ignore[attr-defined]
     assert tuple(replay["backend"].type.choices) == BACKENDS  # type: ignore[attr-defined]
+
+
+def test_every_worker_setting_has_a_flag_but_the_secrets() -> None:
+    from sparsiflow.connector import settings
+    from sparsiflow.connector.cli.options import SettingOption
+
+    flags = {p.setting for p in main.commands["worker"].params if isinstance(p, SettingOption)}
+    every = {
+        f"{cls.__name__}.{name}"
+        for cls in (settings.KafkaSettings, settings.TopicSettings, settings.BatchSettings,
+                    settings.CheckpointSettings, settings.RecordLimitSettings,
+                    settings.EngineSettings, settings.WorkerSettings)
+        for name in cls.model_fields
+    }  # fmt: skip
+    secrets = {"KafkaSettings.sasl_password", "KafkaSettings.ssl_key_password"}
+    assert flags == every - secrets
+    text = CliRunner().invoke(main, ["worker", "--help"]).output.replace("\n", " ")
+    for flag in ("--target-kappa", "--kappa-change", "--control-rounds", "--threads"):
+        assert flag in text
+
+
+def test_the_kappa_target_turns_off_by_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARSIFLOW_ENGINE_TARGET_KAPPA", "off")
+    assert Settings.load().engine.config().target_kappa is None
+    monkeypatch.setenv("SPARSIFLOW_ENGINE_TARGET_KAPPA", "40")
+    assert Settings.load().engine.config().target_kappa == 40.0
+    assert Settings.load(engine={"target_kappa": "off"}).engine.target_kappa is None
+    monkeypatch.delenv("SPARSIFLOW_ENGINE_TARGET_KAPPA")
+    config = Settings.load().engine.config()
+    assert config.target_kappa == 100.0 and config.local_threshold == 50.0
+    bad = CliRunner().invoke(main, ["worker", "--target-kappa", "0.5"])
+    assert bad.exit_code == 2 and "must be > 1" in bad.output

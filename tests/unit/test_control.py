@@ -1,4 +1,5 @@
-"""The kappa control loop keeps the exact kappa at the target, with the invariants intact."""
+"""Background kappa checks: they enter at defined batches, hold the target for the graph they
+read (exact kappa), keep the invariants, and are deterministic."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.engine.quality.control import control_rounds, pick_recoveries
+from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.exact import measure
 from sparsiflow.workloads.families import delaunay
 from sparsiflow.workloads.streams import update_stream
@@ -32,16 +34,16 @@ def _stream(n: int, seed: int) -> tuple[EdgeList, list[UpdateBatch]]:
     return stream.base, [batch.slice(i, i + step) for i in range(0, len(batch), step)]
 
 
-def test_target_holds_after_every_batch_with_invariants() -> None:
+def test_checks_enter_where_defined_and_hold_the_target_for_what_they_read() -> None:
     base, batches = _stream(4096, seed=3)
-    config = EngineConfig(threshold=50.0, target_kappa=20.0, seed=2)
+    config = EngineConfig(threshold=50.0, target_kappa=20.0, seed=2, kappa_change=0.001)
     engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
     hu, hv, hw = engine.sparsifier_edges()
     replayed = {(int(a), int(b)): float(c) for a, b, c in zip(hu, hv, hw, strict=True)}
-    start = _exact_kappa(engine)
-    assert start > 20.0 * TOLERANCE  # the bootstrap alone misses the target
+    assert _exact_kappa(engine) > 20.0 * TOLERANCE  # the bootstrap alone misses the target
+    read: dict[int, tuple[EdgeList, set[tuple[int, int]]]] = {}
     recovered = 0
-    for batch in batches:
+    for batch in [*batches, UpdateBatch.empty()]:
         report = engine.apply(batch)
         added = set(zip(report.delta.added_u.tolist(), report.delta.added_v.tolist(), strict=True))
         rec = set(
@@ -51,23 +53,55 @@ def test_target_holds_after_every_batch_with_invariants() -> None:
         recovered += report.recovered
         replay_delta(replayed, report.delta)
         check_invariants(engine, replayed)
-        assert _exact_kappa(engine) <= 20.0 * TOLERANCE
-        assert "control" in report.seconds
+        if report.batch > 0:  # each batch's window (0.1 % of G) is full: the check enters next
+            reading = report.kappa
+            assert reading is not None and reading.batch == report.batch - 1
+            g, h = read.pop(reading.batch)
+            assert reading.recovered == len(rec)
+            after = EdgeList.normalize(*(np.array(c) for c in zip(*(h | rec), strict=True)), n=g.n)
+            assert reading.value is not None and reading.value <= 20.0
+            assert measure(g, g.subset(_rows(g, after))).kappa <= 20.0 * TOLERANCE
+        u, v, w = engine.graph_edges()
+        hu, hv, _ = engine.sparsifier_edges()
+        read[report.batch] = (
+            EdgeList.normalize(u, v, w),
+            set(zip(hu.tolist(), hv.tolist(), strict=True)),
+        )
     assert recovered > 0
+
+
+def _rows(g: EdgeList, h: EdgeList) -> np.ndarray:
+    """Mask of G's rows that are edges of H."""
+    keys = set(zip(h.u.tolist(), h.v.tolist(), strict=True))
+    return np.array([(a, b) in keys for a, b in zip(g.u.tolist(), g.v.tolist(), strict=True)])
 
 
 def test_from_an_empty_graph_the_stream_ends_within_the_target() -> None:
     full = delaunay(2048, weights="lognormal", seed=5)
     order = np.random.default_rng(5).permutation(full.m)
     stream = UpdateBatch.inserts(full.u[order], full.v[order], full.w[order])
-    engine = Engine(EngineConfig(threshold=100.0, target_kappa=15.0, control_every=2))
+    engine = Engine(EngineConfig(target_kappa=15.0))
     step = len(stream) // 6 + 1
     for i in range(0, len(stream), step):
         engine.apply(stream.slice(i, i + step))
-    engine.apply(UpdateBatch.empty())  # batch 6: a control run on the final graph
+    report = engine.apply(UpdateBatch.empty())  # takes the check of the final graph
+    assert report.kappa is not None and report.kappa.batch == report.batch - 1
     assert _exact_kappa(engine) <= 15.0 * TOLERANCE
     stats = engine.stats()
     assert stats.edges_sparsifier < 0.6 * stats.edges_graph  # far from keeping everything
+
+
+def test_without_a_target_checks_only_measure() -> None:
+    base, batches = _stream(2048, seed=4)
+    config = EngineConfig(threshold=50.0, target_kappa=None, kappa_change=0.001)
+    engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
+    engine.apply(batches[0])
+    report = engine.apply(UpdateBatch.empty())
+    assert report.kappa is not None and report.recovered == 0
+    assert report.kappa.value == pytest.approx(_exact_kappa(engine), rel=0.05)
+    off = EngineConfig(kappa_change=0)
+    quiet = Engine.from_graph(base.u, base.v, base.w, config=off, nodes=np.arange(base.n))
+    assert all(quiet.apply(b).kappa is None for b in [*batches, UpdateBatch.empty()])
 
 
 def test_control_is_deterministic_and_seeded() -> None:
@@ -86,7 +120,7 @@ def test_recovery_beats_a_static_rebuild_at_the_same_density() -> None:
 
     g = delaunay(4096, weights="lognormal", seed=11)
     in_h = static_sparsifier(g.n, g.u, g.v, g.w, 0.10)
-    outcome, mask = control_rounds(g, in_h, target=25.0, seed=1)
+    outcome, mask = control_rounds(g, in_h, 25.0, KappaEstimator(seed=1))
     controlled = measure(g, g.subset(mask)).kappa
     density = (int(mask.sum()) - (g.n - 1)) / g.n
     rebuilt = measure(g, g.subset(static_sparsifier(g.n, g.u, g.v, g.w, density))).kappa
@@ -109,7 +143,8 @@ def test_pick_recoveries_meets_each_need_and_skips_similar_edges() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"target_kappa": 1.0}, {"control_every": 0}, {"control_rounds": 0}]
+    "bad",
+    [{"target_kappa": 1.0}, {"kappa_change": -0.1}, {"kappa_change": 1.5}, {"control_rounds": 0}],
 )
 def test_bad_control_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):

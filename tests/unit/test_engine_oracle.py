@@ -123,9 +123,16 @@ def _ref_sets(
 
 
 CONFIGS = {
-    "default-1path": EngineConfig(mode="default", threshold=6.0, parallel_paths=1, seed=3),
-    "default-3paths": EngineConfig(mode="default", threshold=6.0, parallel_paths=3, seed=3),
-    "dygrass": EngineConfig(mode="dygrass", threshold=6.0, walkers=24, max_steps=12, seed=3),
+    # the local rules alone (no background kappa checks): the reference has none
+    "default-1path": EngineConfig(
+        mode="default", threshold=6.0, parallel_paths=1, seed=3, kappa_change=0
+    ),
+    "default-3paths": EngineConfig(
+        mode="default", threshold=6.0, parallel_paths=3, seed=3, kappa_change=0
+    ),
+    "dygrass": EngineConfig(
+        mode="dygrass", threshold=6.0, walkers=24, max_steps=12, seed=3, kappa_change=0
+    ),
 }
 
 

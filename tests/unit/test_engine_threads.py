@@ -15,7 +15,7 @@ from sparsiflow.workloads.streams import update_stream
 
 
 def test_main_thread_keeps_running_during_a_long_batch() -> None:
-    stream = update_stream(delaunay(2**15, weights="lognormal", seed=2), 0.25, 0.0, seed=2)
+    stream = update_stream(delaunay(2**16, weights="lognormal", seed=2), 0.25, 0.0, seed=2)
     base = stream.base
     config = EngineConfig(mode="dygrass", threshold=50.0, walkers=512, max_steps=100)
     engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))

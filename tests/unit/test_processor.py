@@ -19,6 +19,7 @@ from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
+from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.quality.estimator import KappaEstimator
 
@@ -64,18 +65,20 @@ def make(
     max_size: int = 4,
     limits: GraphLimits | None = None,
     metrics: WorkerMetrics | None = None,
-    kappa_every: int = 0,
+    config: EngineConfig | None = None,
 ) -> Processor:
     return Processor(
         graphs=GraphTable(
-            lambda g: Engine(graph_id=g), BatchPolicy(max_size, 1.0), limits or GraphLimits(), clock
+            lambda g: Engine(config, graph_id=g),
+            BatchPolicy(max_size, 1.0),
+            limits or GraphLimits(),
+            clock,
         ),
         topics=TOPICS,
         sink=log,
         ack=log.ack,
         executor=ThreadPoolExecutor(1),
         metrics=metrics,
-        kappa_every=kappa_every,
         wall_clock=lambda: 1000.0,
     )
 
@@ -215,8 +218,9 @@ def test_worker_metrics_are_recorded() -> None:
 def _kappa_run(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, failure: Exception | None
 ) -> tuple[Log, dict[str, float | None]]:
-    """Three batches of a path with kappa due after each; ``failure``: what the estimator
-    raises (None: the real one). Returns the log and the measurement-failure counts by reason."""
+    """Three batches of a path, a kappa check after each (entering with the next batch);
+    ``failure``: what the estimator raises (None: the real one). Returns the log and the
+    measurement-failure counts by reason."""
     if failure is not None:
 
         def broken(*_: object) -> None:
@@ -224,13 +228,14 @@ def _kappa_run(
 
         monkeypatch.setattr(KappaEstimator, "update", broken)
     registry, log, clock = CollectorRegistry(), Log(), Clock()
-    proc = make(log, clock, max_size=2, metrics=WorkerMetrics(registry), kappa_every=1)
+    every_update = EngineConfig(kappa_change=1e-9)
+    proc = make(log, clock, max_size=2, metrics=WorkerMetrics(registry), config=every_update)
 
     async def run() -> None:
         for i in range(6):
             await proc.on_record(insert(i, i, i + 1))
 
-    with caplog.at_level("WARNING", logger="sparsiflow.connector.observability.kappa_probe"):
+    with caplog.at_level("WARNING", logger="sparsiflow.connector.observability.kappa"):
         asyncio.run(run())
     counts = {
         reason: registry.get_sample_value(
@@ -241,13 +246,15 @@ def _kappa_run(
     return log, counts
 
 
-def test_kappa_is_published_with_each_batch(
+def test_kappa_is_published_with_the_batch_its_check_enters(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     log, counts = _kappa_run(monkeypatch, caplog, None)
     events = [orjson.loads(r.value) for r in log.delivered("metrics")]
-    assert [e["kappa"] for e in events] == [pytest.approx(1.0)] * 3  # H = G on a path
-    assert {e["kappa_method"] for e in events} == {"lanczos"}
+    assert [e["kappa"] for e in events] == [None, pytest.approx(1.0), pytest.approx(1.0)]  # H = G
+    assert [e["kappa_method"] for e in events] == [None, "lanczos", "lanczos"]
+    assert [e["kappa_batch"] for e in events] == [None, 0, 1]
+    assert all(e["kappa_seconds"] >= 0 for e in events[1:])
     assert {e["kappa_unavailable"] for e in events} == {None}
     assert counts == {"error": None, "numerical_breakdown": None}
     assert not caplog.records
@@ -274,8 +281,8 @@ def test_a_failed_kappa_estimate_never_stops_the_stream(
     for event in events:
         assert validator("quality-metrics").is_valid(event), event
         assert event["kappa"] is None and event["kappa_method"] is None
-        assert event["kappa_unavailable"] == reason
-    assert counts == {"error": 3.0, "numerical_breakdown": None}
+    assert [e["kappa_unavailable"] for e in events] == [None, reason, reason]
+    assert counts == {"error": 2.0, "numerical_breakdown": None}
     (warning,) = caplog.records  # once per graph, with the reason
     assert "'g'" in warning.getMessage() and reason in warning.getMessage()
 
@@ -293,6 +300,6 @@ def test_an_estimate_the_estimator_declines_is_published_with_its_reason(
     log, counts = _kappa_run(monkeypatch, caplog, None)
     events = [orjson.loads(r.value) for r in log.delivered("metrics")]
     expected = "numerical_breakdown: LinAlgError: eigenvalues did not converge"
-    assert [e["kappa_unavailable"] for e in events] == [expected] * 3
-    assert counts == {"error": None, "numerical_breakdown": 3.0}
+    assert [e["kappa_unavailable"] for e in events] == [None, expected, expected]
+    assert counts == {"error": None, "numerical_breakdown": 2.0}
     assert log.acked() == list(range(6))

@@ -1,4 +1,9 @@
-"""``sparsiflow worker``: run the Faust stream processor."""
+"""``sparsiflow worker``: run the Faust stream processor.
+
+Every setting of the worker has a flag here (the environment variable it overrides and its
+default are shown in ``--help``), except the broker credentials, which stay in the environment
+so that they do not show in process lists.
+"""
 
 from __future__ import annotations
 
@@ -7,61 +12,102 @@ from typing import Any
 
 import click
 
-from sparsiflow.connector.cli.options import kafka_options, kafka_overrides, setting_option
+from sparsiflow.connector.cli.options import (
+    SettingOption,
+    TargetKappa,
+    kafka_options,
+    setting_option,
+)
 from sparsiflow.engine.config import BACKENDS, MODES
 
 __all__ = ["command"]
 
+_CONCERNS = {
+    "KafkaSettings": "kafka",
+    "TopicSettings": "topics",
+    "BatchSettings": "batch",
+    "CheckpointSettings": "checkpoint",
+    "RecordLimitSettings": "records",
+    "EngineSettings": "engine",
+    "WorkerSettings": "worker",
+}
+_FOLDER = click.Path(file_okay=False, path_type=Path)
+_FILE = click.Path(dir_okay=False, path_type=Path)
+_FLAGS: tuple[tuple[str, str, str, Any], ...] = (
+    ("--security-protocol", "KafkaSettings.security_protocol", "broker protocol",
+     click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])),
+    ("--sasl-mechanism", "KafkaSettings.sasl_mechanism", "SASL mechanism",
+     click.Choice(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])),
+    ("--sasl-username", "KafkaSettings.sasl_username", "SASL user (password: env only)", str),
+    ("--ssl-cafile", "KafkaSettings.ssl_cafile", "CA certificate file", _FILE),
+    ("--ssl-certfile", "KafkaSettings.ssl_certfile", "client certificate file", _FILE),
+    ("--ssl-keyfile", "KafkaSettings.ssl_keyfile", "client key file", _FILE),
+    ("--client-id", "KafkaSettings.client_id", "Kafka client id", str),
+    ("--partitions", "TopicSettings.topic_partitions", "partitions of topics created", int),
+    ("--replication-factor", "TopicSettings.topic_replication_factor",
+     "replication of topics created", int),
+    ("--group-id", "WorkerSettings.group_id", "consumer group, one per deployment", str),
+    ("--metrics-port", "WorkerSettings.metrics_port", "port of /metrics, 0 for any free one", int),
+    ("--state-dir", "WorkerSettings.state_dir", "folder for checkpoints", _FOLDER),
+    ("--allowed-graphs", "WorkerSettings.allowed_graphs", "graph ids served, comma-separated",
+     str),
+    ("--max-graphs", "WorkerSettings.max_graphs", "most graphs held", int),
+    ("--session-timeout", "WorkerSettings.session_timeout", "seconds before the group moves on",
+     float),
+    ("--buffer-records", "WorkerSettings.buffer_records", "records fetched ahead per partition",
+     int),
+    ("--pause-pending-updates", "WorkerSettings.pause_pending_updates",
+     "pause a partition with this many updates waiting", int),
+    ("--batch-max-size", "BatchSettings.max_size", "updates per micro-batch", int),
+    ("--batch-max-wait", "BatchSettings.max_wait", "seconds a batch waits", float),
+    ("--checkpoint-every-batches", "CheckpointSettings.every_batches",
+     "batches between checkpoints", int),
+    ("--checkpoint-every-seconds", "CheckpointSettings.every_seconds",
+     "seconds between checkpoints", float),
+    ("--checkpoint-keep", "CheckpointSettings.keep", "checkpoints kept per graph", int),
+    ("--record-max-bytes", "RecordLimitSettings.max_bytes", "largest input record", int),
+    ("--record-max-updates", "RecordLimitSettings.max_updates", "most updates per record", int),
+    ("--mode", "EngineSettings.mode", "engine mode", click.Choice(MODES)),
+    ("--target-kappa", "EngineSettings.target_kappa", "kappa held per graph, 'off' to measure only",
+     TargetKappa(keep_off=True)),
+    ("--kappa-change", "EngineSettings.kappa_change",
+     "share of G's edges updated between kappa checks, 0 for none", float),
+    ("--control-rounds", "EngineSettings.control_rounds", "recovery rounds per check", int),
+    ("--threshold", "EngineSettings.threshold", "local rule's K (none: target / 2)", float),
+    ("--walkers", "EngineSettings.walkers", "walkers per update (dygrass mode)", int),
+    ("--max-steps", "EngineSettings.max_steps", "steps per walker", int),
+    ("--repair-discount", "EngineSettings.repair_discount", "cost of H edges in repairs", float),
+    ("--parallel-paths", "EngineSettings.parallel_paths", "paths combined per test", int),
+    ("--seed", "EngineSettings.seed", "RNG seed", int),
+    ("--backend", "EngineSettings.backend", "walk backend", click.Choice(BACKENDS)),
+    ("--threads", "EngineSettings.threads", "threads for the read-only batch phases", int),
+)  # fmt: skip
+
+
+def _setting_flags(command: Any) -> Any:
+    for flag, setting, text, kind in reversed(_FLAGS):
+        command = setting_option(flag, setting, text, type=kind)(command)
+    return command
+
 
 @click.command("worker")
 @kafka_options
-@setting_option(
-    "--partitions", "TopicSettings.topic_partitions", "partitions of topics created", type=int
-)
-@setting_option("--group-id", "WorkerSettings.group_id", "consumer group, one per deployment")
-@setting_option(
-    "--metrics-port",
-    "WorkerSettings.metrics_port",
-    "port of /metrics, 0 for any free one",
-    type=int,
-)
-@setting_option(
-    "--state-dir",
-    "WorkerSettings.state_dir",
-    "folder for checkpoints",
-    type=click.Path(file_okay=False, path_type=Path),
-)
-@setting_option("--batch-max-size", "BatchSettings.max_size", "updates per micro-batch", type=int)
-@setting_option("--batch-max-wait", "BatchSettings.max_wait", "seconds a batch waits", type=float)
-@setting_option("--mode", "EngineSettings.mode", "engine mode", type=click.Choice(MODES))
-@setting_option("--threshold", "EngineSettings.threshold", "distortion threshold K", type=float)
-@setting_option("--seed", "EngineSettings.seed", "RNG seed", type=int)
-@setting_option("--backend", "EngineSettings.backend", "walk backend", type=click.Choice(BACKENDS))
-@setting_option(
-    "--kappa-every",
-    "WorkerSettings.kappa_every",
-    "measure kappa every N batches, 0 never",
-    type=int,
-)
+@_setting_flags
 @click.option(
     "--log-level",
     default="warning",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def command(log_level: str, **params: Any) -> None:
+@click.pass_context
+def command(ctx: click.Context, /, log_level: str, **params: Any) -> None:
     """Run the stream processor until SIGTERM or SIGINT."""
     from sparsiflow.connector.kafka.worker import run_worker
     from sparsiflow.connector.settings import Settings
 
-    overrides = kafka_overrides(params)
-    overrides["topics"]["topic_partitions"] = params.pop("partitions")
-    overrides["batch"] = {
-        "max_size": params.pop("batch_max_size"),
-        "max_wait": params.pop("batch_max_wait"),
-    }
-    overrides["engine"] = {
-        name: params.pop(name) for name in ("mode", "threshold", "seed", "backend")
-    }
-    overrides["worker"] = params
+    overrides: dict[str, dict[str, Any]] = {concern: {} for concern in _CONCERNS.values()}
+    for param in ctx.command.params:
+        if isinstance(param, SettingOption) and param.name is not None:
+            owner, field = param.setting.split(".")
+            overrides[_CONCERNS[owner]][field] = params[param.name]
     raise SystemExit(run_worker(Settings.load(**overrides), loglevel=log_level))

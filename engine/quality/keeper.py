@@ -1,0 +1,115 @@
+"""Kappa measured, and held under a target, in the background of the batches.
+
+A *check* copies (G, H) at the end of a batch and, on a worker thread, estimates kappa
+(``sparsiflow.engine.quality.estimator``) and, with a target, recovers edges of G into H until
+the estimate is under it (``sparsiflow.engine.quality.control``). Batches keep flowing while it
+runs. Its result *enters* at the first batch after which as many updates again have been applied
+as opened the check's window (``kappa_change`` times G's edges when it started; at least the
+next batch), or at the next batch without updates (a way to settle a graph that has gone quiet),
+and the engine waits for it there if it is late. A check starts after the first
+batch that leaves G with an edge, then after the batch where its predecessor entered once the
+window of updates is full again. So when a check starts, what it reads and where it enters
+depend only on the batches: the same input, batches, config and seed give the same deltas
+however fast the thread runs.
+
+Recovered edges enter if G still has them and H does not (with G's weight at entry). A check
+that is pending when the engine is snapshotted is not saved: after a restore the next check
+starts with the next batch (nothing published is contradicted; later deltas may differ from
+an uninterrupted run's). The estimator persists between checks, so each warm-starts from the
+previous top eigenvector.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sparsiflow.engine.exceptions import failure_reason
+from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.quality.control import control_rounds
+from sparsiflow.engine.quality.estimator import KappaEstimator
+from sparsiflow.engine.results import KappaReading
+
+__all__ = ["QualityKeeper"]
+
+_CONTROL_MARGIN = 0.01  # the loop aims this far under the target (its estimate is a lower bound)
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparsiflow-quality")
+"""One thread for every graph's checks: they queue rather than compete for cores."""
+
+Pairs = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    reading: KappaReading
+    pairs: Pairs  # recovered edges (internal lo < hi)
+
+
+@dataclass
+class _Pending:
+    future: Future[_Outcome]
+    due: int  # enters at the first batch after which this many updates have been applied
+
+
+class QualityKeeper:
+    """Schedules one graph's checks and hands their results to the batch where they enter."""
+
+    def __init__(self, target: float | None, change: float, rounds: int, seed: int) -> None:
+        self.target = target
+        self._change, self._rounds = change, rounds
+        self._estimator = KappaEstimator(seed=seed)
+        self._applied = 0  # updates applied to G so far
+        self._next = 0  # a check may start once this many updates have been applied
+        self._pending: _Pending | None = None
+
+    def counted(self, updates: int) -> None:
+        """Count a batch's net updates to G."""
+        self._applied += updates
+
+    def due(self, empty: bool) -> _Outcome | None:
+        """The pending check's result when this batch is where it enters (waiting for it if
+        it is still running), else None. An ``empty`` batch (no updates) takes it at once."""
+        if self._pending is None or (self._applied < self._pending.due and not empty):
+            return None
+        outcome = self._pending.future.result()
+        self._pending = None
+        return outcome
+
+    def wants_check(self, edges: int) -> bool:
+        """Whether a check starts now, G having ``edges`` edges."""
+        return self._pending is None and edges > 0 and self._applied >= self._next
+
+    def start(self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_]) -> None:
+        """Start a check of (``graph``, its ``in_h`` rows) as of ``batch``."""
+        window = max(1, math.ceil(self._change * graph.m))
+        self._next = self._applied + window
+        future = _POOL.submit(self._check, batch, graph, in_h)
+        self._pending = _Pending(future, self._applied + window)
+
+    def close(self) -> None:
+        """Wait for a pending check and drop its result."""
+        if self._pending is not None:
+            self._pending.future.result()
+            self._pending = None
+
+    def _check(self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_]) -> _Outcome:
+        """Estimate, and hold the target (on the worker thread). Never raises."""
+        none = np.zeros(0, np.int64)
+        target = math.inf if self.target is None else self.target * (1 - _CONTROL_MARGIN)
+        try:
+            outcome, _ = control_rounds(graph, in_h, target, self._estimator, self._rounds)
+        except Exception as exc:  # a check is optional: its failure must not stop the stream
+            reading = KappaReading(batch, None, None, 0, 0.0, failure_reason("error", exc))
+            return _Outcome(reading, (none, none))
+        rows = outcome.recovered
+        reason = outcome.reason
+        if reason is None and math.isinf(outcome.lambda_after):
+            reason = "sparsifier_disconnected: H has more connected components than G"
+        value = None if reason is not None else outcome.lambda_after
+        before = None if reason is not None else outcome.lambda_before
+        reading = KappaReading(batch, value, before, int(rows.shape[0]), outcome.seconds, reason)
+        return _Outcome(reading, (graph.u[rows], graph.v[rows]))
