@@ -7,7 +7,8 @@ from typing import cast
 
 import click
 
-from sparsiflow.connector.cli.options import mode_option
+from sparsiflow.connector.cli.options import TargetKappa, mode_option
+from sparsiflow.engine.config import DEFAULT_TARGET_KAPPA
 from sparsiflow.workloads import FAMILIES, Family
 
 __all__ = ["command"]
@@ -28,27 +29,25 @@ __all__ = ["command"]
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--target-kappa",
-    type=click.FloatRange(1, min_open=True),
-    default=100.0,
+    type=TargetKappa(),
+    default=DEFAULT_TARGET_KAPPA,
     show_default=True,
-    help="Kappa the engine's control loop holds after every batch.",
+    help="Kappa the worker holds per graph; 'off' to measure only.",
 )
-@click.option("--no-target", is_flag=True, help="Threshold rule only, no kappa control loop.")
 def command(
-    kind: str, nodes: int, records: str, mode: str, seed: int, target_kappa: float, no_target: bool
+    kind: str, nodes: int, records: str, mode: str, seed: int, target_kappa: float | None
 ) -> None:
     """End-to-end demo on an embedded local broker: start it and a worker, stream a generated
     graph and updates, show live progress and the final quality, stop everything."""
     from sparsiflow.connector.demo import DemoOptions, run_demo
 
-    target = None if no_target else target_kappa
     options = DemoOptions(
         kind=cast("Family", kind),
         nodes=nodes,
         records=records,
         mode=mode,
         seed=seed,
-        target_kappa=target,
+        target_kappa=target_kappa,
     )
     try:
         summary = run_demo(options, click.echo)
