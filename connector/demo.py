@@ -49,6 +49,7 @@ class _Progress:
     last_offset: int = -1
     metrics: MetricsEvent | None = None
     kappa: float | None = None  # the latest published estimate
+    checked: int = -1  # the latest batch a published kappa check read
     latencies: list[float] = field(default_factory=list)
 
 
@@ -167,7 +168,8 @@ def _follow(
     log: Say,
     timeout: float = 600.0,
 ) -> None:
-    """Tail the deltas and metrics topics until the deltas cover the last produced record."""
+    """Tail the deltas and metrics topics until the deltas cover the last produced record and
+    a kappa check of the final graph has entered (the worker settles a quiet graph)."""
     from confluent_kafka import Consumer
 
     consumer = Consumer(
@@ -175,8 +177,10 @@ def _follow(
     )
     consumer.subscribe([topics["deltas"], topics["metrics"]])
     covered, shown, deadline = -1, 0.0, time.monotonic() + timeout
+    ends: list[tuple[int, int]] = []  # (last offset, batch) of each delta
+    final: int | None = None  # the batch that covered the last record
     try:
-        while sender.is_alive() or covered < progress.last_offset:
+        while sender.is_alive() or final is None or progress.checked < final:
             if time.monotonic() > deadline or not worker.alive():
                 raise RuntimeError(f"the worker stalled or died:\n{worker.diagnosis()}")
             msg = consumer.poll(0.2)
@@ -185,10 +189,15 @@ def _follow(
                     delta = decode_delta(msg.value())
                     covered = max(covered, delta.source.last_offset)
                     progress.batches = delta.batch + 1
+                    ends.append((delta.source.last_offset, delta.batch))
                 else:
                     progress.metrics = decode_metrics(msg.value())
                     progress.latencies.append(progress.metrics.latency_seconds)
                     progress.kappa = progress.metrics.kappa or progress.kappa
+                    progress.checked = max(progress.checked, progress.metrics.kappa_batch or -1)
+            if final is None and not sender.is_alive() and covered >= progress.last_offset:
+                final = min(batch for end, batch in ends if end >= progress.last_offset)
+                log("every update is in a delta; waiting for a kappa check of the final graph")
             if time.monotonic() - shown >= 1.0 and progress.metrics is not None:
                 shown = time.monotonic()
                 m = progress.metrics

@@ -173,7 +173,7 @@ class Engine:
             seconds=seconds,
             kappa=kappa,
         )
-        if cfg.kappa_change > 0 and self._keeper.wants_check(self._store.edges):
+        if cfg.kappa_change > 0 and self._keeper.wants_check(self._store.edges, len(batch) == 0):
             clock = time.perf_counter()
             lo, hi, w, in_h = self._store.flagged_edges()
             self._keeper.start(self.batch_number, EdgeList(self._store.nodes, lo, hi, w), in_h)
@@ -333,6 +333,12 @@ class Engine:
         )
         self._changed += [lo, hi]
         return (lo, hi, w), outcome.reading
+
+    @property
+    def check_waiting(self) -> bool:
+        """Whether a finished background check waits for a batch to enter: a batch without
+        updates (``UpdateBatch.empty()``) settles a graph that has gone quiet."""
+        return self._keeper.finished
 
     def close(self) -> None:
         """Wait for a background check still running and drop it (its result would enter a

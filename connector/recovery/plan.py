@@ -6,7 +6,9 @@ Planning takes, per graph, the published deltas after its starting batch in batc
 repeated (graph, batch) must carry the same content, and a missing batch is an error (the log
 or the state volume lost something). Replay re-decodes the covered input records exactly as the
 worker did (same key rule, same limits), checks each batch's update count against the delta's
-header and lets :meth:`Engine.replay` apply G's updates and H's delta without any walk.
+header and lets :meth:`Engine.replay` apply G's updates and H's delta without any walk. A
+delta that covers no record (``last_offset = first_offset - 1``: a quiet graph's kappa check
+entering) is replayed as a batch without updates where it stands.
 """
 
 from __future__ import annotations
@@ -165,6 +167,9 @@ def replay_partition(
         if not isinstance(decoded, Decoded) or decoded.graph.encode() != record.key:
             continue  # the worker rejected it to the DLQ
         while (entry := state.entry) is not None and entry.first_offset <= record.offset:
+            if entry.empty:
+                _finish(state, entry)
+                continue
             part = decoded
             if entry.rows is not None:
                 if len(decoded) != entry.rows.total:
@@ -178,6 +183,9 @@ def replay_partition(
             if record.offset < entry.last_offset:
                 break
             _finish(state, entry)
+    for state in pending.values():
+        while (tail := state.entry) is not None and tail.empty:
+            _finish(state, tail)  # batches without updates after the graph's last record
     unfinished = [s.entry for s in pending.values() if s.entry is not None]
     if unfinished:
         first = unfinished[0]

@@ -152,6 +152,8 @@ class Processor:
                 closed = state.batcher.poll()
                 if closed:
                     await self._guarded(self._process(state, closed))
+                elif self._quiet(state):
+                    await self._guarded(self._process(state, []))  # settle: the check enters
             if self._outbox or self._handles:
                 await self._guarded(self._deliver())
             for partition in sorted(self._active):
@@ -327,6 +329,17 @@ class Processor:
             state.taken = Position.past(record.offset, stop, rows)
             await self._process(state, [chunk], RowSpan(start, stop, rows))
 
+    def _quiet(self, state: GraphState) -> bool:
+        """Whether ``state``'s graph has gone quiet with a kappa check waiting to enter: no
+        open batch, its partition processed, input covered up to a record boundary."""
+        return (
+            len(state.batcher) == 0
+            and state.partition in self._active
+            and state.covered.row == 0
+            and state.covered.offset > 0
+            and state.engine.check_waiting
+        )
+
     async def _process(
         self, state: GraphState, items: list[Pending], rows: RowSpan | None = None
     ) -> None:
@@ -345,11 +358,14 @@ class Processor:
         loop = asyncio.get_running_loop()
         report = await loop.run_in_executor(self._executor, state.engine.apply, batch)
         kappa = Kappa.of(report.kappa)
-        first, last = items[0].record, items[-1].record
-        oldest = min(p.record.timestamp for p in items)
         now = self._now()
+        if items:
+            first, last = items[0].record.offset, items[-1].record.offset
+            oldest = min(p.record.timestamp for p in items)
+        else:  # a batch without updates (a quiet graph's check entering) covers no record
+            first, last, oldest = state.covered.offset, state.covered.offset - 1, now
         key = state.graph.encode()
-        source = SourceRange(state.partition, first.offset, last.offset)
+        source = SourceRange(state.partition, first, last)
         started = time.perf_counter()
         delta = OutputRecord(
             self._topics.deltas,
@@ -361,9 +377,7 @@ class Processor:
         (offset,) = await self._sink.deliver([delta])
         state.delta_offset = offset + 1
         self._log_end[state.partition] = max(self._log_end.get(state.partition, 0), offset + 1)
-        state.covered = (
-            Position.past(last.offset, rows.stop, rows.total) if rows else Position(last.offset + 1)
-        )
+        state.covered = Position.past(last, rows.stop, rows.total) if rows else Position(last + 1)
         metrics = encode_metrics(state.graph, report, now - oldest, kappa, now)
         self._outbox.append(OutputRecord(self._topics.metrics, key, metrics))
         if self._topics.current_h is not None:

@@ -72,6 +72,11 @@ class DeltaEntry:
     log_offset: int
 
     @property
+    def empty(self) -> bool:
+        """Whether it covers no input record (a batch without updates)."""
+        return self.last_offset < self.first_offset
+
+    @property
     def start(self) -> Position:
         """Position of the first update it covers."""
         return Position(self.first_offset, self.rows.start if self.rows else 0)

@@ -5,8 +5,9 @@ A *check* copies (G, H) at the end of a batch and, on a worker thread, estimates
 the estimate is under it (``sparsiflow.engine.quality.control``). Batches keep flowing while it
 runs. Its result *enters* at the first batch after which as many updates again have been applied
 as opened the check's window (``kappa_change`` times G's edges when it started; at least the
-next batch), or at the next batch without updates (a way to settle a graph that has gone quiet),
-and the engine waits for it there if it is late. A check starts after the first
+next batch), or at the next batch without updates (a way to settle a graph that has gone quiet:
+such a batch also starts a check if G changed since the last one began, so a stream's tail is
+checked too), and the engine waits for it there if it is late. A check starts after the first
 batch that leaves G with an edge, then after the batch where its predecessor entered once the
 window of updates is full again. So when a check starts, what it reads and where it enters
 depend only on the batches: the same input, batches, config and seed give the same deltas
@@ -64,6 +65,7 @@ class QualityKeeper:
         self._estimator = KappaEstimator(seed=seed)
         self._applied = 0  # updates applied to G so far
         self._next = 0  # a check may start once this many updates have been applied
+        self._started = -1  # updates applied when the last check started
         self._pending: _Pending | None = None
 
     def counted(self, updates: int) -> None:
@@ -79,16 +81,24 @@ class QualityKeeper:
         self._pending = None
         return outcome
 
-    def wants_check(self, edges: int) -> bool:
-        """Whether a check starts now, G having ``edges`` edges."""
-        return self._pending is None and edges > 0 and self._applied >= self._next
+    def wants_check(self, edges: int, empty: bool) -> bool:
+        """Whether a check starts now, G having ``edges`` edges, after a batch (``empty``: one
+        without updates, which settles: G changed since the last check began is enough)."""
+        if self._pending is not None or edges == 0:
+            return False
+        return self._applied >= self._next or (empty and self._applied > self._started)
 
     def start(self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_]) -> None:
         """Start a check of (``graph``, its ``in_h`` rows) as of ``batch``."""
         window = max(1, math.ceil(self._change * graph.m))
-        self._next = self._applied + window
+        self._started, self._next = self._applied, self._applied + window
         future = _POOL.submit(self._check, batch, graph, in_h)
         self._pending = _Pending(future, self._applied + window)
+
+    @property
+    def finished(self) -> bool:
+        """Whether a pending check has finished (its result waits for a batch to enter)."""
+        return self._pending is not None and self._pending.future.done()
 
     def close(self) -> None:
         """Wait for a pending check and drop its result."""

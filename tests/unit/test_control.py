@@ -3,6 +3,8 @@ read (exact kappa), keep the invariants, and are deterministic."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from engine_checks import check_invariants, replay_delta
@@ -149,3 +151,22 @@ def test_pick_recoveries_meets_each_need_and_skips_similar_edges() -> None:
 def test_bad_control_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         EngineConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_a_quiet_graph_is_checked_on_its_final_state() -> None:
+    """Batches without updates settle a graph: the pending check enters, and one of the final G
+    begins if G changed since the last check began; then nothing more."""
+    full = delaunay(1024, weights="lognormal", seed=6)
+    engine = Engine(EngineConfig(target_kappa=10.0, kappa_change=1.0))
+    cuts = [0, full.m // 3, 2 * full.m // 3, full.m - 10, full.m]
+    readings = []
+    for a, b in itertools.pairwise(cuts):
+        readings.append(engine.apply(UpdateBatch.inserts(full.u[a:b], full.v[a:b], full.w[a:b])))
+    assert readings[1].kappa is not None  # batch 0's check (window m/3) enters
+    assert readings[2].kappa is None and readings[3].kappa is None  # batch 1's window: 2m/3
+    settled = engine.apply(UpdateBatch.empty())  # batch 4: batch 1's check enters
+    assert settled.kappa is not None and settled.kappa.batch == 1
+    final = engine.apply(UpdateBatch.empty())  # batch 5: the check of the final G
+    assert final.kappa is not None and final.kappa.batch == 4
+    assert _exact_kappa(engine) <= 10.0 * TOLERANCE
+    assert engine.apply(UpdateBatch.empty()).kappa is None and not engine.check_waiting

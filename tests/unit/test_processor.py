@@ -303,3 +303,39 @@ def test_an_estimate_the_estimator_declines_is_published_with_its_reason(
     assert [e["kappa_unavailable"] for e in events] == [None, expected, expected]
     assert counts == {"error": None, "numerical_breakdown": 2.0}
     assert log.acked() == list(range(6))
+
+
+def test_a_quiet_graph_settles_with_a_batch_without_updates() -> None:
+    """Once a graph's records stop, the tick publishes the finished kappa check as a batch that
+    covers no record: the recovered edges bring kappa under the target for the final G."""
+    log, clock = Log(), Clock()
+    config = EngineConfig(target_kappa=3.0, threshold=1000.0, kappa_change=1e-9)
+    proc = make(log, clock, max_size=20, config=config)
+    edges = [(i, j) for i in range(8) for j in range(i + 1, 8)]  # K_8: a tree alone has kappa > 3
+
+    async def run() -> None:
+        for offset, (u, v) in enumerate(edges):
+            await proc.on_record(insert(offset, u, v))
+        clock.now = 2.0
+        await proc.on_tick()  # the last batch closes by its deadline
+        (state,) = list(proc.graphs)
+        for _ in range(500):
+            if state.engine.check_waiting:
+                break
+            await asyncio.sleep(0.01)
+        await proc.on_tick()
+        await proc.on_tick()  # nothing more to settle
+
+    asyncio.run(run())
+    deltas = [orjson.loads(r.value) for r in log.delivered("deltas")]
+    assert [d["batch"] for d in deltas] == [0, 1, 2]
+    settle = deltas[-1]
+    assert settle["source"]["first_offset"] == len(edges)
+    assert settle["source"]["last_offset"] == len(edges) - 1
+    assert settle["recovered"] and sorted(settle["recovered"]) == sorted(
+        [u, v] for u, v, _ in settle["added"]
+    )
+    assert validator("sparsifier-delta").is_valid(settle)
+    events = [orjson.loads(r.value) for r in log.delivered("metrics")]
+    assert events[-1]["kappa_batch"] == 1 and events[-1]["kappa"] <= 3.0
+    assert log.acked() == list(range(len(edges)))  # every record, none twice

@@ -232,3 +232,48 @@ def test_restorer_notices_input_that_does_not_match_the_deltas() -> None:
     )
     with pytest.raises(DeltaLogError, match="999"):
         restorer(log, None).recover(0, {}, None)
+
+
+@pytest.mark.parametrize("with_checkpoints", [False, True])
+def test_restorer_replays_batches_without_updates(tmp_path: Path, with_checkpoints: bool) -> None:
+    """Quiet graphs settle with deltas that cover no record, in the middle of the log and at
+    its end: recovery replays them where they stand."""
+    log = MemLog()
+    fill(log)
+    state = tmp_path if with_checkpoints else None
+    config = EngineConfig(target_kappa=1.2, threshold=1000.0, kappa_change=1e-9)
+    store = CheckpointStore(state) if state else None
+    proc = Processor(
+        graphs=GraphTable(lambda g: Engine(config, graph_id=g), BatchPolicy(20, 3600.0)),
+        topics=OutputTopics("deltas", "metrics", "dlq"),
+        sink=log, ack=log.ack, executor=ThreadPoolExecutor(1), restorer=restorer(log, state),
+        checkpointer=None if store is None else Checkpointer(
+            store, CheckpointPolicy(2, 3600.0), INPUT
+        ),
+    )  # fmt: skip
+    inputs = log.input_records(INPUT, 0)
+
+    async def settle() -> None:
+        for _ in range(500):
+            if all(s.engine.check_waiting for s in proc.graphs):
+                break
+            await asyncio.sleep(0.01)
+        await proc.on_tick()
+
+    async def go() -> None:
+        for i, record in enumerate(inputs):
+            await proc.on_record(record)
+            if i in (9, len(inputs) - 1):
+                await proc.drain()
+                await settle()
+
+    asyncio.run(go())
+    entries = [parse_delta(r.value or b"", r.headers, r.offset) for r in log.topics["deltas"][0]]
+    empty = [e for e in entries if e.empty]
+    assert len(empty) == 4 and any(e.delta.recovered_u.size for e in empty)
+    done = restorer(log, state).recover(0, {}, None)
+    for g in done.graphs:
+        original = next(s for s in proc.graphs if s.graph == g.graph)
+        assert g.engine.batch_number == original.engine.batch_number
+        assert (g.covered, g.delta_offset) == (original.covered, original.delta_offset)
+        assert same(g.engine, original.engine)
