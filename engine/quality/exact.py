@@ -11,7 +11,7 @@ eigenvalues; the obviously-correct oracle, O(n^3)); ``sparse`` runs ARPACK Lancz
 ``L_H^{-1} L_G`` with a sparse factorization of grounded L_H for lambda_max, and on the reversed
 pencil with a factorization of grounded L_G for ``1 / lambda_min``. That second solve (L_G fills
 ~10x more than L_H) is skipped when lambda_min = 1 is certain: H has G's weights and the edges
-of G outside H leave G disconnected (the usual case; see ``_touches_floor``).
+of G outside H do not connect all of G's nodes (the usual case; see ``_touches_floor``).
 
 Measured on the 2-core VM, Delaunay G with H = random spanning tree + 10 % |V| edges, sparse:
 2^16 nodes 1.2 s, 2^18 nodes 6.5 s (lambda_max only); with the lambda_min Lanczos 2^16 takes 7 s.
@@ -132,7 +132,10 @@ def measure(
             lmax = _top(a, b, _factor(b, "L_H", say), tol, say)
             if _touches_floor(g, h, rows, comps_g):
                 lmin = 1.0
-                say("lambda_min = 1 exactly (the edges of G outside H leave G disconnected)")
+                say(
+                    "lambda_min = 1 exactly: H keeps G's weights, and the edges of G that H "
+                    "lacks form more components than G has"
+                )
             else:
                 lmin = 1.0 / _top(b, a, _factor(a, "L_G", say), tol, say)
     return QualityReport(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from sparsiflow.connector.cli.options import TargetKappa
+
 __all__ = ["command"]
 
 
@@ -24,24 +26,44 @@ __all__ = ["command"]
     type=click.FloatRange(0.0, 10.0),
     default=0.10,
     show_default=True,
-    help="Edges kept beyond a spanning forest, per node.",
+    help="Edges kept beyond a spanning forest, per node (without --target-kappa).",
 )
-def command(graph: Path, out: Path, off_tree_density: float) -> None:
-    """Write a spectral sparsifier of GRAPH: a spanning forest plus the highest-stretch edges."""
+@click.option(
+    "--target-kappa",
+    type=TargetKappa(),
+    default=None,
+    help="Build to estimated kappa <= this at the least density found, instead.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Of the kappa estimates.")
+def command(
+    graph: Path, out: Path, off_tree_density: float, target_kappa: float | None, seed: int
+) -> None:
+    """Write a spectral sparsifier of GRAPH: a spanning forest plus the highest-stretch edges
+    (feGRASS), or, with --target-kappa, the least dense one found whose estimated kappa is
+    under the target (static start, then recovery of the edges of the worst directions)."""
     from sparsiflow.connector.wire.matrix_market import read_graph, write_graph
     from sparsiflow.engine.bootstrap import static_sparsifier
     from sparsiflow.engine.exceptions import EngineError
+    from sparsiflow.engine.graph.edges import components
+    from sparsiflow.engine.quality.control import build_to_target
+    from sparsiflow.engine.quality.estimator import KappaEstimator
 
     start = time.perf_counter()
     try:
         g = read_graph(graph)
-        keep = static_sparsifier(g.n, g.u, g.v, g.w, off_tree_density)
+        if target_kappa is None:
+            keep = static_sparsifier(g.n, g.u, g.v, g.w, off_tree_density)
+            how = f"--off-tree-density {off_tree_density}"
+        else:
+            outcome, keep = build_to_target(g, target_kappa, KappaEstimator(seed=seed))
+            how = f"--target-kappa {target_kappa:g}: estimated kappa {outcome.lambda_after:.4g}"
         h = g.subset(keep)
-        write_graph(out, h, comment=f"sparsiflow sparsify --off-tree-density {off_tree_density}")
+        write_graph(out, h, comment=f"sparsiflow sparsify {how}")
     except (EngineError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    off_tree = (h.m - (g.n - components(g)[0])) / max(g.n, 1)
     click.echo(
-        f"{out}: {h.m} of {g.m} edges on {g.n} nodes "
-        f"(density {h.m / max(g.n, 1):.4f}) in {time.perf_counter() - start:.2f} s",
+        f"{out}: {h.m} of {g.m} edges on {g.n} nodes (density {h.m / max(g.n, 1):.4f}, "
+        f"off-tree {off_tree:.4f}) in {time.perf_counter() - start:.2f} s ({how})",
         err=True,
     )
