@@ -113,6 +113,7 @@ class EngineSettings(BaseSettings):
     target_kappa: float | None = Field(_ENGINE_DEFAULTS.target_kappa, gt=1)
     kappa_change: float = Field(_ENGINE_DEFAULTS.kappa_change, ge=0, le=1)
     control_rounds: int = Field(_ENGINE_DEFAULTS.control_rounds, ge=1)
+    bulk_growth: float = Field(_ENGINE_DEFAULTS.bulk_growth, ge=0)
     threshold: float | None = Field(_ENGINE_DEFAULTS.threshold, gt=0)
     walkers: int = Field(_ENGINE_DEFAULTS.walkers, ge=1)
     max_steps: int = Field(_ENGINE_DEFAULTS.max_steps, ge=1)

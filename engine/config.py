@@ -55,6 +55,10 @@ class EngineConfig:
         edges has been updated since the last one started, and its result enters a window of
         as many updates later (0: no checks, kappa neither measured nor held).
     control_rounds: most estimate-and-recover rounds per check.
+    bulk_growth: a batch whose new edges number at least this times G's edges before it (so
+        every batch into an empty G) builds H for the whole G at once, to the target at the
+        least density found (``quality.control.build_to_target``, as ``sparsify
+        --target-kappa``), instead of judging its edges one by one (0: never).
     threads: threads for the batch phases that only read H (the default rule's pre-filter,
         the dyGRASS walks on the Numba backend); each extra thread holds its own search
         workspace. Results do not depend on it.
@@ -71,6 +75,7 @@ class EngineConfig:
     target_kappa: float | None = DEFAULT_TARGET_KAPPA
     kappa_change: float = 0.05
     control_rounds: int = 8
+    bulk_growth: float = 0.5
     threads: int = 1
 
     def __post_init__(self) -> None:
@@ -90,6 +95,8 @@ class EngineConfig:
             raise ValueError("target_kappa must be > 1")
         if not 0 <= self.kappa_change <= 1:
             raise ValueError(f"kappa_change must be in [0, 1], got {self.kappa_change}")
+        if not self.bulk_growth >= 0:
+            raise ValueError(f"bulk_growth must be >= 0, got {self.bulk_growth}")
         if self.control_rounds < 1:
             raise ValueError("control_rounds must be >= 1")
         if self.threads < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -9,11 +10,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sparsiflow.engine import snapshot
+from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.exceptions import EngineError
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
+from sparsiflow.engine.quality.control import build_to_target
+from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.keeper import QualityKeeper
 from sparsiflow.engine.results import BatchReport, Delta, GraphStats, KappaReading
 from sparsiflow.engine.rules.deletion import EdgeBuffer, delete_and_repair
@@ -30,7 +34,13 @@ from sparsiflow.engine.store.components import add_isolated
 from sparsiflow.engine.store.graph_store import GraphStore
 from sparsiflow.engine.store.initial import components_of, initial_store, no_edges
 from sparsiflow.engine.store.layout import GENERATION
-from sparsiflow.engine.store.mutations import add_to_g, add_to_h, remove_edges, reweight
+from sparsiflow.engine.store.mutations import (
+    add_to_g,
+    add_to_h,
+    prune_from_h,
+    remove_edges,
+    reweight,
+)
 from sparsiflow.engine.store.node_ids import IdMap
 from sparsiflow.engine.threads import Chunks
 from sparsiflow.engine.walks.backends import make_backend
@@ -39,6 +49,8 @@ from sparsiflow.engine.walks.rng import graph_hash, update_keys
 __all__ = ["Engine", "warm_up"]
 
 _REPAIR_STREAM = 1 << 40  # RNG index offset of repair walks within a batch
+_BULK_DENSITY = 0.10  # off-tree density of a bulk build without a target
+_BULK_MARGIN = 0.01  # a bulk build aims this far under the target (its estimate is a lower bound)
 
 Edges = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
@@ -134,20 +146,34 @@ class Engine:
 
         clock = time.perf_counter()
         new = net.kind == NEW
+        before = self._store.edges
         self._resume(
             lambda i: add_to_g(self._store.arrays, net.lo[new], net.hi[new], net.w_new[new], i),
             int(new.sum()),
         )
         cand = new | (rew & ~net.in_h & (net.w_new > net.w_old))
-        critical = self._judge(
-            *self._oriented(net.lo[cand], net.hi[cand]), net.w_new[cand], keys[cand], stats
-        )
-        seconds["insert"] = time.perf_counter() - clock
+        bulk = cfg.bulk_growth > 0 and int(new.sum()) >= max(1.0, cfg.bulk_growth * before)
+        pruned: tuple[NDArray[np.int64], NDArray[np.int64]] = no_edges()[:2]
+        if bulk:
+            critical = np.zeros(int(cand.sum()), np.bool_)
+            kept = (
+                np.concatenate([repaired[0], net.lo[rh]]),
+                np.concatenate([repaired[1], net.hi[rh]]),
+            )
+            built, pruned = self._bulk_build(kept)
+            seconds["bulk"] = time.perf_counter() - clock
+        else:
+            critical = self._judge(
+                *self._oriented(net.lo[cand], net.hi[cand]), net.w_new[cand], keys[cand], stats
+            )
+            built = no_edges()
+            seconds["insert"] = time.perf_counter() - clock
 
         self._changed += [net.lo[cand][critical], net.hi[cand][critical]]
         clock = time.perf_counter()
         self._keeper.counted(int(net.counts[:3].sum()))
-        recovered, kappa = self._enter_check(len(batch) == 0)
+        entered, kappa = self._enter_check(len(batch) == 0, take_edges=not bulk)
+        recovered = _joined(built, entered)
         seconds["quality"] = time.perf_counter() - clock
         self._walks.sync(self._store.arrays, self._touched())
         delta = self._delta(
@@ -156,6 +182,7 @@ class Engine:
             (net.lo[inside], net.hi[inside]),
             (net.lo[rh], net.hi[rh], net.w_new[rh]),
             recovered,
+            pruned,
         )
         report = BatchReport(
             batch=self.batch_number,
@@ -316,13 +343,44 @@ class Engine:
             self._spare.append(new_workspace(nodes, heap))
         return [self._ws, *self._spare]
 
-    def _enter_check(self, empty: bool) -> tuple[Edges, KappaReading | None]:
+    def _bulk_build(
+        self, kept: tuple[NDArray[np.int64], NDArray[np.int64]]
+    ) -> tuple[Edges, tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        """H for a batch that brought most of G: a sparsifier of the whole G built to the
+        target (``build_to_target``; without a target, or when estimating fails, the static one
+        at 0.10 off-tree density) replaces H, except the ``kept`` pairs this batch already
+        changed in H. Returns the edges added and the pairs pruned (out of H, still in G)."""
+        lo, hi, w, in_h = self._store.flagged_edges()
+        graph = EdgeList(self._store.nodes, lo, hi, w)
+        target = self.config.target_kappa
+        mask = static_sparsifier(graph.n, lo, hi, w, _BULK_DENSITY)
+        if target is not None:
+            seed = update_keys(self.config.seed, self._graph_key, self.batch_number, 1 << 42, 1)
+            estimator = KappaEstimator(seed=int(seed[0] >> np.uint64(33)))
+            # an estimate is optional: the static sparsifier is a valid H if it fails
+            with contextlib.suppress(Exception):
+                _, mask = build_to_target(graph, target * (1 - _BULK_MARGIN), estimator)
+        n = max(graph.n, 1)
+        stale = in_h & ~mask & ~np.isin(lo * n + hi, kept[0] * n + kept[1])
+        gone = lo[stale], hi[stale]
+        prune_from_h(self._store.arrays, *gone)
+        rows = np.flatnonzero(mask & ~in_h)
+        lo, hi, w = lo[rows], hi[rows], w[rows]
+        self._resume(
+            lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, w, i), rows.shape[0]
+        )
+        self._comp = components_of(self._store)
+        self._changed += [lo, hi, *gone]
+        return (lo, hi, w), gone
+
+    def _enter_check(self, empty: bool, take_edges: bool) -> tuple[Edges, KappaReading | None]:
         """The background check that enters with this batch (``empty``: one without updates),
-        if any: its recovered edges that G still has and H lacks go into H (G's weights);
-        returns them and its reading."""
+        if any: with ``take_edges`` (not after a bulk build, which judged the whole G anew) its
+        recovered edges that G still has and H lacks go into H (G's weights); returns them and
+        its reading."""
         outcome = self._keeper.due(empty)
-        if outcome is None:
-            return no_edges(), None
+        if outcome is None or not take_edges:
+            return no_edges(), None if outcome is None else outcome.reading
         lo, hi, w, in_h = self._store.flagged_edges()
         n = max(self._store.nodes, 1)
         wanted = np.isin(lo * n + hi, outcome.pairs[0] * n + outcome.pairs[1])
@@ -352,6 +410,7 @@ class Engine:
         removed: tuple[NDArray[np.int64], NDArray[np.int64]],
         reweighted: Edges,
         recovered: Edges,
+        pruned: tuple[NDArray[np.int64], NDArray[np.int64]],
     ) -> Delta:
         ext = self._ids.external
 
@@ -365,11 +424,14 @@ class Engine:
             np.concatenate([repaired[0], critical[0], recovered[0]]),
             np.concatenate([repaired[1], critical[1], recovered[1]]),
         )
-        ru, rv = out(*removed)
+        ru, rv = out(
+            np.concatenate([removed[0], pruned[0]]), np.concatenate([removed[1], pruned[1]])
+        )
         wu, wv = out(reweighted[0], reweighted[1])
         cu, cv = out(recovered[0], recovered[1])
+        pu, pv = out(*pruned)
         aw = np.concatenate([repaired[2], critical[2], recovered[2]])
-        return Delta(au, av, aw, ru, rv, wu, wv, reweighted[2], cu, cv)
+        return Delta(au, av, aw, ru, rv, wu, wv, reweighted[2], cu, cv, pu, pv)
 
     # --------------------------------------------------------------------------- recovery
     def replay(self, batch: UpdateBatch, delta: Delta) -> None:
@@ -379,7 +441,12 @@ class Engine:
         ext = self._ids.external
         removed = net.kind == REMOVED
         gone = removed & net.in_h
-        if not _same_pairs(ext[net.lo[gone]], ext[net.hi[gone]], delta.removed_u, delta.removed_v):
+        left_g = ext[net.lo[gone]], ext[net.hi[gone]]
+        both = (
+            np.concatenate([left_g[0], delta.pruned_u]),
+            np.concatenate([left_g[1], delta.pruned_v]),
+        )
+        if not _same_pairs(*both, delta.removed_u, delta.removed_v):
             raise EngineError(
                 f"batch {self.batch_number}: the delta's removals do not match the updates"
             )
@@ -391,10 +458,13 @@ class Engine:
             lambda i: add_to_g(self._store.arrays, net.lo[new], net.hi[new], net.w_new[new], i),
             int(new.sum()),
         )
-        ends = self._ids.lookup(np.stack([delta.added_u, delta.added_v], axis=1).ravel()).reshape(
-            -1, 2
-        )
-        lo, hi = ends.min(axis=1), ends.max(axis=1)
+        cut = self._internal_pairs(delta.pruned_u, delta.pruned_v)
+        plo, phi = np.ascontiguousarray(cut[:, 0]), np.ascontiguousarray(cut[:, 1])
+        if (cut < 0).any() or not self._store.in_h(plo, phi).all():
+            raise EngineError(f"batch {self.batch_number}: the delta prunes edges H lacks")
+        prune_from_h(self._store.arrays, plo, phi)
+        ends = self._internal_pairs(delta.added_u, delta.added_v)
+        lo, hi = np.ascontiguousarray(ends[:, 0]), np.ascontiguousarray(ends[:, 1])
         if (ends < 0).any() or not self._store.outside_h(lo, hi).all():
             raise EngineError(f"batch {self.batch_number}: the delta adds edges G lacks or H has")
         self._resume(
@@ -404,6 +474,11 @@ class Engine:
         self._comp = components_of(self._store)
         self._store.arrays.meta[GENERATION] += 1  # array backends re-read all of H
         self.batch_number += 1
+
+    def _internal_pairs(self, u: NDArray[np.int64], v: NDArray[np.int64]) -> NDArray[np.int64]:
+        """External pairs as internal (lo, hi) rows (-1 where an id is unknown)."""
+        ends = self._ids.lookup(np.stack([u, v], axis=1).ravel()).reshape(-1, 2)
+        return np.sort(ends, axis=1)
 
     # --------------------------------------------------------------------------- snapshots
     def snapshot(self) -> bytes:
@@ -471,6 +546,11 @@ def warm_up(config: EngineConfig) -> float:
     u, v, _ = engine.sparsifier_edges()
     engine.apply(UpdateBatch.build(np.full(4, Op.DELETE), u[:4], v[:4]))
     return time.perf_counter() - start
+
+
+def _joined(a: Edges, b: Edges) -> Edges:
+    """Two edge groups as one."""
+    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]), np.concatenate([a[2], b[2]])
 
 
 def _same_pairs(

@@ -24,8 +24,9 @@ class Delta:
 
     Applying deltas in order to an empty edge set reproduces H: remove ``removed``, then set
     ``reweighted`` weights, then add ``added``. ``added`` and ``removed`` are disjoint.
-    ``recovered`` lists the edges of ``added`` that the kappa control loop put in (the rest
-    are critical insertions and deletion repairs).
+    ``recovered`` lists the edges of ``added`` that the kappa checks or a bulk build put in
+    (the rest are critical insertions and deletion repairs); ``pruned`` the edges of
+    ``removed`` that left H but stay in G (a bulk build replacing H), the rest left G.
     """
 
     added_u: NDArray[np.int64] = field(default_factory=_ids)
@@ -38,6 +39,8 @@ class Delta:
     reweighted_w: NDArray[np.float64] = field(default_factory=_weights)
     recovered_u: NDArray[np.int64] = field(default_factory=_ids)
     recovered_v: NDArray[np.int64] = field(default_factory=_ids)
+    pruned_u: NDArray[np.int64] = field(default_factory=_ids)
+    pruned_v: NDArray[np.int64] = field(default_factory=_ids)
 
     @property
     def size(self) -> int:

@@ -29,10 +29,11 @@ __all__ = [
 
 EdgeLists = dict[str, list[list[Any]]]
 """``{"added": [[u, v, w]], "removed": [[u, v]], "reweighted": [[u, v, w]],
-"recovered": [[u, v]]}``"""
+"recovered": [[u, v]], "pruned": [[u, v]]}``"""
 
 _REQUIRED = frozenset({"graph", "batch", "source", "added", "removed", "reweighted", "produced_at"})
-_OPTIONAL = frozenset({"recovered"})
+_OPTIONAL = frozenset({"recovered", "pruned"})
+_LISTS = ("added", "removed", "reweighted", "recovered", "pruned")
 _SOURCE = ("partition", "first_offset", "last_offset")
 
 
@@ -69,6 +70,7 @@ def delta_lists(delta: Delta) -> EdgeLists:
         "removed": _rows(delta.removed_u, delta.removed_v),
         "reweighted": _rows(delta.reweighted_u, delta.reweighted_v, delta.reweighted_w),
         "recovered": _rows(delta.recovered_u, delta.recovered_v),
+        "pruned": _rows(delta.pruned_u, delta.pruned_v),
     }
 
 
@@ -93,13 +95,13 @@ def encode_delta(
 
 def decode_delta(value: bytes | None) -> DeltaEvent:
     """A delta event's JSON bytes as a typed event; raises DeltaLogError if they break the
-    contract (an absent ``recovered`` reads as empty)."""
+    contract (an absent ``recovered`` or ``pruned`` reads as empty)."""
     try:
         doc = check_keys(orjson.loads(value or b""), _REQUIRED, _OPTIONAL)
         source = check_keys(doc["source"], frozenset(_SOURCE), frozenset())
         lists = {
             name: _edges(doc.get(name, []), name, weighted=name in ("added", "reweighted"))
-            for name in ("added", "removed", "reweighted", "recovered")
+            for name in _LISTS
         }
         return DeltaEvent(
             graph=graph_id(doc),
@@ -141,6 +143,7 @@ def _delta(lists: EdgeLists) -> Delta:
         column("removed", 0), column("removed", 1),
         column("reweighted", 0), column("reweighted", 1), column("reweighted", 2),
         column("recovered", 0), column("recovered", 1),
+        column("pruned", 0), column("pruned", 1),
     )  # fmt: skip
 
 

@@ -136,6 +136,15 @@ def _outside_h(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArr
     return out
 
 
+@nb.njit(cache=True, nogil=True)
+def _in_h(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
+    out = np.zeros(lo.shape[0], np.bool_)
+    for i in range(lo.shape[0]):
+        slot = g_find(s, lo[i], hi[i])
+        out[i] = slot >= 0 and g_in_h(s, slot)
+    return out
+
+
 def _blocks(
     n: int, endpoints: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32], int]:
@@ -310,6 +319,10 @@ class GraphStore:
     def outside_h(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether each pair is an edge of G that is not in H."""
         return _outside_h(self.arrays, lo, hi)
+
+    def in_h(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each pair is an edge of H."""
+        return _in_h(self.arrays, lo, hi)
 
     def flagged_edges(
         self,

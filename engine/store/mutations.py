@@ -20,7 +20,7 @@ from sparsiflow.engine.store.layout import (
     room_for_edge,
 )
 
-__all__ = ["add_to_g", "add_to_h", "remove_edges", "reweight"]
+__all__ = ["add_to_g", "add_to_h", "prune_from_h", "remove_edges", "reweight"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -74,3 +74,10 @@ def reweight(
         g_set(s, slot, w[i], in_h)
         if in_h:
             h_reweight(s, lo[i], hi[i], w[i])
+
+
+@nb.njit(cache=True, nogil=True)
+def prune_from_h(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> None:
+    """Take edges of H out of H; they stay in G (the caller rebuilds the components)."""
+    for i in range(lo.shape[0]):
+        h_remove(s, lo[i], hi[i])

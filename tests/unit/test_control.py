@@ -17,7 +17,7 @@ from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.engine.quality.control import control_rounds, pick_recoveries
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.exact import measure
-from sparsiflow.workloads.families import delaunay
+from sparsiflow.workloads.families import delaunay, fem_mesh
 from sparsiflow.workloads.streams import update_stream
 
 TOLERANCE = 1.02  # the estimate is a Lanczos lower bound: the loop aims 1 % under the target
@@ -170,3 +170,34 @@ def test_a_quiet_graph_is_checked_on_its_final_state() -> None:
     assert final.kappa is not None and final.kappa.batch == 4
     assert _exact_kappa(engine) <= 10.0 * TOLERANCE
     assert engine.apply(UpdateBatch.empty()).kappa is None and not engine.check_waiting
+
+
+def test_a_batch_bringing_most_of_g_builds_h_to_the_target_and_replays() -> None:
+    """Bulk builds: the first batch, and one growing G by half, build H for the whole G to the
+    target (the second replacing H: edges pruned out of H stay in G); the deltas replay to H,
+    and recovery's replay of the same batches gives the same engine."""
+    full = fem_mesh(3000, seed=2)
+    order = np.random.default_rng(2).permutation(full.m)
+    cuts = [0, full.m // 3, full.m, full.m]  # 1/3, then +2/3 (bulk), then nothing new
+    config = EngineConfig(target_kappa=30.0, kappa_change=0)
+    engine, twin = Engine(config), Engine(config)
+    replayed: dict[tuple[int, int], float] = {}
+    pruned = 0
+    for a, b in itertools.pairwise(cuts):
+        rows = order[a:b]
+        batch = UpdateBatch.inserts(full.u[rows], full.v[rows], full.w[rows])
+        report = engine.apply(batch)
+        assert ("bulk" in report.seconds) == (b > a)
+        removed = set(
+            zip(report.delta.removed_u.tolist(), report.delta.removed_v.tolist(), strict=True)
+        )
+        cut = set(zip(report.delta.pruned_u.tolist(), report.delta.pruned_v.tolist(), strict=True))
+        assert cut == removed  # nothing left G: every removal is a pruning
+        pruned += len(cut)
+        replay_delta(replayed, report.delta)
+        check_invariants(engine, replayed)
+        twin.replay(batch, report.delta)
+        assert _exact_kappa(engine) <= 30.0 * TOLERANCE
+    assert pruned > 0
+    for mine, theirs in zip(engine.sparsifier_edges(), twin.sparsifier_edges(), strict=True):
+        assert np.array_equal(mine, theirs)

@@ -125,13 +125,19 @@ def _ref_sets(
 CONFIGS = {
     # the local rules alone (no background kappa checks): the reference has none
     "default-1path": EngineConfig(
-        mode="default", threshold=6.0, parallel_paths=1, seed=3, kappa_change=0
+        mode="default", threshold=6.0, parallel_paths=1, seed=3, kappa_change=0, bulk_growth=0
     ),
     "default-3paths": EngineConfig(
-        mode="default", threshold=6.0, parallel_paths=3, seed=3, kappa_change=0
+        mode="default", threshold=6.0, parallel_paths=3, seed=3, kappa_change=0, bulk_growth=0
     ),
     "dygrass": EngineConfig(
-        mode="dygrass", threshold=6.0, walkers=24, max_steps=12, seed=3, kappa_change=0
+        mode="dygrass",
+        threshold=6.0,
+        walkers=24,
+        max_steps=12,
+        seed=3,
+        kappa_change=0,
+        bulk_growth=0,
     ),
 }
 

@@ -87,6 +87,7 @@ def test_delete_then_reinsert_in_one_batch_is_a_reweight() -> None:
         "removed": [],
         "reweighted": [[3, 4, 7.0]],
         "recovered": [],
+        "pruned": [],
     }
     assert engine.stats().components == 1
 

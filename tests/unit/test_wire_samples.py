@@ -18,8 +18,13 @@ from sparsiflow.connector.wire.edges import Position, decode_edge_record, edge_r
 from sparsiflow.connector.wire.metrics_events import decode_metrics
 from sparsiflow.engine.results import Delta
 
-DELTA_DEFAULTS = {"recovered": []}
-METRICS_DEFAULTS = {"recovered": 0, "kappa_unavailable": None}
+DELTA_DEFAULTS = {"recovered": [], "pruned": []}
+METRICS_DEFAULTS = {
+    "recovered": 0,
+    "kappa_unavailable": None,
+    "kappa_batch": None,
+    "kappa_seconds": None,
+}
 
 
 def _samples(name: str, kind: str) -> list[Any]:

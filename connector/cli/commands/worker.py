@@ -73,6 +73,8 @@ _FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("--kappa-change", "EngineSettings.kappa_change",
      "share of G's edges updated between kappa checks, 0 for none", float),
     ("--control-rounds", "EngineSettings.control_rounds", "recovery rounds per check", int),
+    ("--bulk-growth", "EngineSettings.bulk_growth",
+     "a batch adding this many times G's edges builds H at once, 0 never", float),
     ("--threshold", "EngineSettings.threshold", "local rule's K (none: target / 2)", float),
     ("--walkers", "EngineSettings.walkers", "walkers per update (dygrass mode)", int),
     ("--max-steps", "EngineSettings.max_steps", "steps per walker", int),
