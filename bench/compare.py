@@ -20,7 +20,7 @@ from bench.workload import Workload
 from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import MODES, EngineConfig
 from sparsiflow.engine.graph.edges import EdgeList
-from sparsiflow.engine.offline import replay, start_engine
+from sparsiflow.engine.offline import LOCAL_RULES_ONLY, replay, start_engine
 from sparsiflow.engine.quality.exact import measure
 
 __all__ = ["MODES", "compare_graph", "sweep_point"]
@@ -121,7 +121,7 @@ def compare_graph(work: Workload, profile: Profile, say: Say) -> dict[str, Any]:
     policy: Policy = "exact" if n <= profile.exact_batch_limit else "estimate"
     if n > profile.estimate_batch_limit:
         policy = "none"
-    base = {m: EngineConfig(mode=m, seed=profile.seed) for m in MODES}
+    base = {m: EngineConfig(mode=m, seed=profile.seed, **LOCAL_RULES_ONLY) for m in MODES}
     clock = time.perf_counter()
     sweeps = {m: _sweep(work, base[m], profile, say) for m in MODES}
     ranges = [

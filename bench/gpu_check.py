@@ -19,6 +19,7 @@ import numpy as np
 
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.offline import LOCAL_RULES_ONLY
 from sparsiflow.engine.rules.insertion import needs_walks
 from sparsiflow.engine.walks.backends import make_backend
 from sparsiflow.engine.walks.rng import update_keys
@@ -33,7 +34,9 @@ def _case(exponent: int, walkers: int, steps: int) -> dict[str, Any]:
     clock = time.perf_counter()
     stream = update_stream(delaunay(n, weights="lognormal", seed=1), 0.25, 0.0, seed=1)
     base, batch = stream.base, stream.batch().slice(0, n // 40)
-    config = EngineConfig(mode="dygrass", threshold=50.0, walkers=walkers, max_steps=steps)
+    config = EngineConfig(
+        mode="dygrass", threshold=50.0, walkers=walkers, max_steps=steps, **LOCAL_RULES_ONLY
+    )
     engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(n))
     setup = time.perf_counter() - clock
     ends = engine._ids.lookup(np.stack([batch.u, batch.v], axis=1).ravel()).reshape(-1, 2)

@@ -13,7 +13,8 @@ rebuild of the final G at the same off-tree density::
 
 A run is ``MODE[:K=threshold][,target=kappa][,change=f][,threads=t]``: ``K=auto`` derives the
 threshold from the target, no ``K`` means 50; no ``target`` means off; ``change``: the
-background checks' ``kappa_change`` (default the engine's).
+background checks' ``kappa_change`` (default the engine's with a target, else 0: the local
+rule alone).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def parse_run(text: str) -> EngineConfig:
         mode=mode,  # type: ignore[arg-type]
         threshold=None if threshold == "auto" else float(threshold),
         target_kappa=None if target is None else float(target),
-        kappa_change=float(options.get("change", EngineConfig.kappa_change)),
+        kappa_change=float(options.get("change", EngineConfig.kappa_change if target else 0)),
         threads=int(options.get("threads", 1)),
     )
 

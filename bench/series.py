@@ -175,7 +175,10 @@ def _run_once(
         records: list[dict[str, Any]] = []
 
         def after(
-            _: BatchReport, phase: str = phase, records: list[dict[str, Any]] = records
+            _: BatchReport,
+            _size: int,
+            phase: str = phase,
+            records: list[dict[str, Any]] = records,
         ) -> None:
             run.peak_rss = max(run.peak_rss, peak_rss_bytes())
             if series is not None:

@@ -23,7 +23,7 @@ BACKENDS: tuple[Backend, ...] = get_args(Backend)
 """Every backend name (``auto`` first)."""
 DEFAULT_TARGET_KAPPA = 100.0
 """The default quality contract (README, "Quality": how it was chosen)."""
-THRESHOLD_PER_TARGET = 0.5
+THRESHOLD_PER_TARGET = 0.25
 """The local rule's threshold K per unit of target kappa when K is not set."""
 _THRESHOLD_WITHOUT_TARGET = 50.0
 
@@ -36,7 +36,7 @@ class EngineConfig:
         intra-batch visibility) or ``dygrass`` (the paper's semantics: uniform non-backtracking
         walks in H judged against H at batch start, every walker run to the end).
     threshold: K, the local rule's test, an expert override; None (the default) takes
-        ``target_kappa / 2`` (``THRESHOLD_PER_TARGET``), or 50 without a target.
+        ``target_kappa / 4`` (``THRESHOLD_PER_TARGET``), or 50 without a target.
         ``default``: an inserted edge (p, q, w) is critical unless H's p-q resistance is below
         K times G's (``R_H < K * R_G``: the pair does not prove kappa > K). ``dygrass``:
         critical unless a walker finds a p-q path in H with ``w * R < K`` (R_G bounded by the
@@ -73,7 +73,7 @@ class EngineConfig:
     seed: int = 0
     backend: Backend = "auto"
     target_kappa: float | None = DEFAULT_TARGET_KAPPA
-    kappa_change: float = 0.05
+    kappa_change: float = 0.1
     control_rounds: int = 8
     bulk_growth: float = 0.5
     threads: int = 1

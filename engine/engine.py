@@ -393,6 +393,11 @@ class Engine:
         return (lo, hi, w), outcome.reading
 
     @property
+    def check_pending(self) -> bool:
+        """Whether a background check has started and not yet entered a batch."""
+        return self._keeper.pending
+
+    @property
     def check_waiting(self) -> bool:
         """Whether a finished background check waits for a batch to enter: a batch without
         updates (``UpdateBatch.empty()``) settles a graph that has gone quiet."""

@@ -20,7 +20,18 @@ from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.engine.results import BatchReport
 
-__all__ = ["ReplayResult", "batch_figures", "replay", "split_batches", "start_engine"]
+__all__ = [
+    "LOCAL_RULES_ONLY",
+    "ReplayResult",
+    "batch_figures",
+    "replay",
+    "split_batches",
+    "start_engine",
+]
+
+LOCAL_RULES_ONLY: dict[str, Any] = {"target_kappa": None, "kappa_change": 0.0, "bulk_growth": 0.0}
+"""``EngineConfig`` arguments for the local rules alone (no kappa checks, no bulk builds): what
+the threshold sweeps compare with the dyGRASS reference."""
 
 
 def start_engine(
@@ -97,20 +108,25 @@ class ReplayResult:
 def replay(
     engine: Engine,
     batches: list[UpdateBatch],
-    on_batch: Callable[[BatchReport], None] | None = None,
+    on_batch: Callable[[BatchReport, int], None] | None = None,
 ) -> ReplayResult:
-    """Apply every batch in order; ``engine_seconds`` counts time inside ``Engine.apply``,
-    ``wall_seconds`` also the wait for a background check still running at the end."""
+    """Apply every batch in order, then settle the graph as the worker settles a quiet one
+    (batches without updates until no kappa check is pending: the last one checked the final
+    G); ``on_batch`` gets each report and its batch's update count. ``engine_seconds`` counts
+    time inside ``Engine.apply``, ``wall_seconds`` everything."""
     result = ReplayResult()
     start = time.perf_counter()
-    for batch in batches:
+    settle = [UpdateBatch.empty()] * 2  # the pending check enters; one of the final G follows
+    for batch in [*batches, *settle]:
+        if batch is settle[0] and not engine.check_pending:
+            break
         clock = time.perf_counter()
         report = engine.apply(batch)
         result.engine_seconds += time.perf_counter() - clock
         result.updates += len(batch)
         result.batches.append(batch_figures(report))
         if on_batch is not None:
-            on_batch(report)
+            on_batch(report, len(batch))
     engine.close()
     result.wall_seconds = time.perf_counter() - start
     return result

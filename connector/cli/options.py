@@ -126,7 +126,7 @@ _ENGINE_FLAGS: tuple[tuple[str, Any, str | None], ...] = (
         "Check kappa after this share of G's edges was updated (0: no checks).",
     ),
     ("--control-rounds", click.IntRange(1), "Most recovery rounds per check."),
-    ("--threshold", click.FloatRange(0, min_open=True), "Local rule's K [default: target / 2]."),
+    ("--threshold", click.FloatRange(0, min_open=True), "Local rule's K [default: target / 4]."),
     ("--walkers", click.IntRange(1), None),
     ("--max-steps", click.IntRange(1), None),
     (

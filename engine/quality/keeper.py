@@ -96,6 +96,11 @@ class QualityKeeper:
         self._pending = _Pending(future, self._applied + window)
 
     @property
+    def pending(self) -> bool:
+        """Whether a check has started and not yet entered."""
+        return self._pending is not None
+
+    @property
     def finished(self) -> bool:
         """Whether a pending check has finished (its result waits for a batch to enter)."""
         return self._pending is not None and self._pending.future.done()

@@ -14,7 +14,7 @@ from bench.runs import parse_run
 def test_flags_carry_the_whole_configuration() -> None:
     assert cli_flags(parse_run("dygrass:K=6.5")) == [
         "--mode", "dygrass", "--threshold", "6.5", "--target-kappa", "off",
-        "--kappa-change", "0.05", "--threads", "1",
+        "--kappa-change", "0.0", "--threads", "1",
     ]  # fmt: skip
     flags = cli_flags(parse_run("default:K=auto,target=60,change=0.1,threads=2"))
     assert "--threshold" not in flags  # derived from the target by the command

@@ -15,7 +15,7 @@ def test_run_specifications_parse_and_bad_ones_fail() -> None:
     assert parse_run("dygrass").threshold == 50.0
     assert parse_run("dygrass:K=5,threads=2").threads == 2
     assert parse_run("default:K=5,target=9,change=0.2").kappa_change == 0.2
-    assert parse_run("default:K=auto,target=40").local_threshold == 20.0
+    assert parse_run("default:K=auto,target=40").local_threshold == 10.0
     for bad in ("fast:K=1", "default:walkers=3", "default:K", "default:every=5"):
         with pytest.raises(ValueError, match="want MODE"):
             parse_run(bad)

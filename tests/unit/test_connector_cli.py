@@ -120,6 +120,6 @@ def test_the_kappa_target_turns_off_by_word(monkeypatch: pytest.MonkeyPatch) -> 
     assert Settings.load(engine={"target_kappa": "off"}).engine.target_kappa is None
     monkeypatch.delenv("SPARSIFLOW_ENGINE_TARGET_KAPPA")
     config = Settings.load().engine.config()
-    assert config.target_kappa == 100.0 and config.local_threshold == 50.0
+    assert config.target_kappa == 100.0 and config.local_threshold == 25.0
     bad = CliRunner().invoke(main, ["worker", "--target-kappa", "0.5"])
     assert bad.exit_code == 2 and "must be > 1" in bad.output

@@ -95,12 +95,11 @@ def _run(
             length=len(batches), label="batches", file=click.get_text_stream("stderr")
         ) as bar,
     ):
-        sizes = iter([len(b) for b in batches])
         done = 0  # updates before the batch: a delta's source offsets are update positions
 
-        def record(report: Any) -> None:
+        def record(report: Any, size: int) -> None:
             nonlocal done
-            first, done = done, done + next(sizes)
+            first, done = done, done + size
             source = SourceRange(0, first, done - 1)
             deltas.write(
                 encode_delta(graph_id, report.batch, source, report.delta, time.time()) + b"\n"

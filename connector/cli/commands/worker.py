@@ -75,7 +75,7 @@ _FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("--control-rounds", "EngineSettings.control_rounds", "recovery rounds per check", int),
     ("--bulk-growth", "EngineSettings.bulk_growth",
      "a batch adding this many times G's edges builds H at once, 0 never", float),
-    ("--threshold", "EngineSettings.threshold", "local rule's K (none: target / 2)", float),
+    ("--threshold", "EngineSettings.threshold", "local rule's K (none: target / 4)", float),
     ("--walkers", "EngineSettings.walkers", "walkers per update (dygrass mode)", int),
     ("--max-steps", "EngineSettings.max_steps", "steps per walker", int),
     ("--repair-discount", "EngineSettings.repair_discount", "cost of H edges in repairs", float),
