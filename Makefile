@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-consumer gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -92,6 +92,17 @@ bench-replay: dev
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
+
+# The kappa contract's cost through the worker (2^17 nodes): default target, measure only, none.
+bench-quality: dev
+	$(BIN)/python -m bench.connector_throughput --nodes 131072 --single-updates 100000 \
+		--latency-seconds 5 --out bench/results/latest/connector_throughput-target-100.json
+	$(BIN)/python -m bench.connector_throughput --nodes 131072 --single-updates 100000 \
+		--latency-seconds 5 --engine target_kappa=off \
+		--out bench/results/latest/connector_throughput-target-off.json
+	$(BIN)/python -m bench.connector_throughput --nodes 131072 --single-updates 100000 \
+		--latency-seconds 5 --engine target_kappa=off --engine kappa_change=0 \
+		--out bench/results/latest/connector_throughput-target-nochecks.json
 
 # A new downstream consumer: H from the compacted current-H topic vs every delta (2^18 nodes).
 bench-consumer: dev
