@@ -158,6 +158,18 @@ class DeltaLog:
         return sum(len(set(v)) > 1 for v in self.contents.values())
 
 
+def send_keyed(bootstrap: str, topic: str, key: str, values: list[bytes]) -> int:
+    """Produce ``values`` in order, keyed by ``key`` (a graph id); the last offset."""
+    last: list[int] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for value in values:
+        producer.produce(
+            topic, value, key.encode(), on_delivery=lambda e, m: last.append(m.offset())
+        )
+    assert producer.flush(30) == 0
+    return max(last)
+
+
 def read_delta_log(bootstrap: str, topic: str) -> DeltaLog:
     contents: dict[tuple[str, int], list[bytes]] = defaultdict(list)
     last: dict[str, int] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from reliability_support import Stream, final_engines, make_stream, read_delta_log
+from reliability_support import Stream, final_engines, make_stream, read_delta_log, send_keyed
 
 from sparsiflow.connector.downstream.client import SparsifierClient
 from sparsiflow.connector.downstream.materialize import materialize
@@ -47,18 +47,6 @@ def _setup(
         checkpoint_every_batches="2", topic_partitions="1",
     )  # fmt: skip
     return topics, env, make_stream(GRAPH, 0, grid_circuit(1200, seed=5), 5, per_record=150)
-
-
-def _send(bootstrap: str, topic: str, values: list[bytes]) -> int:
-    """Produce ``values`` keyed by the graph; the last offset."""
-    last: list[int] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for value in values:
-        producer.produce(
-            topic, value, GRAPH.encode(), on_delivery=lambda e, m: last.append(m.offset())
-        )
-    assert producer.flush(30) == 0
-    return max(last)
 
 
 def _covered(bootstrap: str, deltas: str, offset: int) -> Callable[[], bool]:
@@ -98,7 +86,7 @@ def test_a_new_consumer_loads_h_from_the_compacted_topic(
     topics, env, stream = _setup(kafka_bootstrap, unique_name, create_topic, tmp_path)
     cut = 2 * len(stream.values) // 3
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
-        first = _send(kafka_bootstrap, topics["input"], stream.values[:cut])
+        first = send_keyed(kafka_bootstrap, topics["input"], GRAPH, stream.values[:cut])
         worker.wait_until(_covered(kafka_bootstrap, topics["deltas"], first), 120, "phase 1")
         _wait(lambda: _compacted(kafka_bootstrap, topics["edges"]), "a compaction", 90, worker)
         early = _client(kafka_bootstrap, topics)
@@ -113,7 +101,7 @@ def test_a_new_consumer_loads_h_from_the_compacted_topic(
                                edges_topic=absent, progress=said.append)  # fmt: skip
         assert fallback.sparsifier.edges == history.sparsifier.edges
         assert said[0] == f"no current-H topic {absent!r}: reading every delta instead"
-        last = _send(kafka_bootstrap, topics["input"], stream.values[cut:])
+        last = send_keyed(kafka_bootstrap, topics["input"], GRAPH, stream.values[cut:])
         middle = _client(kafka_bootstrap, topics)  # starts while phase 2 is processed
         middle.load()
         list(middle.follow())
@@ -142,7 +130,7 @@ def test_recovery_needs_only_the_deltas_after_the_checkpoints(
     topics, env, stream = _setup(kafka_bootstrap, unique_name, create_topic, tmp_path)
     cut = len(stream.values) // 2
     with WorkerProcess(env, tmp_path / "worker-1.log") as worker:
-        first = _send(kafka_bootstrap, topics["input"], stream.values[:cut])
+        first = send_keyed(kafka_bootstrap, topics["input"], GRAPH, stream.values[:cut])
         worker.wait_until(_covered(kafka_bootstrap, topics["deltas"], first), 120, "phase 1")
         assert worker.stop() == 0, worker.diagnosis()  # a graceful stop checkpoints every graph
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
@@ -153,7 +141,7 @@ def test_recovery_needs_only_the_deltas_after_the_checkpoints(
         future.result(timeout=30)  # every delta so far is gone, as retention would have it
     assert read_delta_log(kafka_bootstrap, topics["deltas"]).contents == {}
     with WorkerProcess(env, tmp_path / "worker-2.log") as worker:
-        last = _send(kafka_bootstrap, topics["input"], stream.values[cut:])
+        last = send_keyed(kafka_bootstrap, topics["input"], GRAPH, stream.values[cut:])
         worker.wait_until(_covered(kafka_bootstrap, topics["deltas"], last), 120, "phase 2")
         assert worker.stop() == 0, worker.diagnosis()
     (engine,) = final_engines(tmp_path / "state", topics).values()
@@ -166,7 +154,7 @@ def test_recovery_needs_only_the_deltas_after_the_checkpoints(
     assert dict(zip(zip(u, v, strict=True), w, strict=True)) == stream.expected.edges
 
     shutil.rmtree(tmp_path / "state")  # the volume is lost: recovery needs every delta
-    _send(kafka_bootstrap, topics["input"], stream.values[-1:])  # something to process
+    send_keyed(kafka_bootstrap, topics["input"], GRAPH, stream.values[-1:])  # something to process
     with WorkerProcess(env, tmp_path / "worker-3.log") as worker:
         worker.wait_until(lambda: not worker.alive(), 120, "the worker to stop")
         assert worker.stop() == 1

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Producer
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_server import free_port, http_get
+from reliability_support import send_keyed
 
 from sparsiflow import schemas
 from sparsiflow.connector.downstream.materialize import materialize
@@ -32,18 +32,6 @@ from sparsiflow.workloads.streams import update_stream
 
 GRAPH = "mesh"
 SPARSIFLOW = str(Path(sys.executable).parent / "sparsiflow")
-
-
-def _send(bootstrap: str, topic: str, values: list[bytes]) -> int:
-    """Produce ``values`` keyed by the graph, in order; the last offset."""
-    last: list[int] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for value in values:
-        producer.produce(
-            topic, value, GRAPH.encode(), on_delivery=lambda e, m: last.append(m.offset())
-        )
-    assert producer.flush(30) == 0
-    return max(last)
 
 
 def _read(bootstrap: str, topic: str) -> list[dict[str, object]]:
@@ -82,7 +70,7 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
     bulk = [v for v, _ in encode_records(GRAPH, UpdateBatch.inserts(base.u, base.v, base.w))]
     singles = [v for v, _ in encode_records(GRAPH, stream.batch(), "single")]
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
-        last = _send(kafka_bootstrap, topics["input"], bulk + singles)
+        last = send_keyed(kafka_bootstrap, topics["input"], GRAPH, bulk + singles)
 
         def checked() -> bool:
             """a kappa check of the graph as of its last record has been published"""
