@@ -2,10 +2,12 @@
 a mesh from empty (the graph as batch records, then single-record insertions and deletions),
 publishes kappa estimates, exports the target as the alert's bound, settles the quiet graph, and
 ends with an exact kappa under the target and no worse than ``sparsiflow sparsify`` at the same
-off-tree density."""
+off-tree density. ``SPARSIFLOW_TEST_MESH_NODES`` sets the mesh size (3000; the closing notes
+give it at 33,000)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -65,7 +67,8 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
         kafka_bootstrap, topics, unique_name("group"),
         metrics_port=str(port), state_dir=str(tmp_path / "state"),
     )  # fmt: skip
-    stream = update_stream(fem_mesh(3000, seed=3), 0.25, 0.01, seed=3)
+    nodes = int(os.environ.get("SPARSIFLOW_TEST_MESH_NODES", "3000"))
+    stream = update_stream(fem_mesh(nodes, seed=3), 0.25, 0.01, seed=3)
     base = stream.base
     bulk = [v for v, _ in encode_records(GRAPH, UpdateBatch.inserts(base.u, base.v, base.w))]
     singles = [v for v, _ in encode_records(GRAPH, stream.batch(), "single")]
@@ -79,7 +82,7 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
             read = [m["kappa_batch"] for m in _read(kafka_bootstrap, topics["metrics"])]
             return bool(final) and max((b for b in read if b is not None), default=-1) >= min(final)  # type: ignore[type-var]
 
-        worker.wait_until(checked, 180, "a kappa check of the final graph")
+        worker.wait_until(checked, 600, "a kappa check of the final graph")
         scraped = _scrape(port)
         assert worker.stop() == 0, worker.diagnosis()
     assert scraped["sparsiflow_kappa_bound"] == DEFAULT_TARGET_KAPPA
@@ -112,4 +115,6 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
     )  # fmt: skip
     static = measure(g, read_graph(tmp_path / "s.mtx"))
     assert abs(static.stats.off_tree_density - held.stats.off_tree_density) < 1e-3
+    print(f"mesh of {g.n} nodes: kappa {held.kappa:.2f} at off-tree density {density}; sparsify "
+          f"at that density: {static.kappa:.2f}")  # fmt: skip
     assert held.kappa <= static.kappa, (held.kappa, static.kappa, density)

@@ -59,7 +59,7 @@ def test_checks_enter_where_defined_and_hold_the_target_for_what_they_read() -> 
             reading = report.kappa
             assert reading is not None and reading.batch == report.batch - 1
             g, h = read.pop(reading.batch)
-            assert reading.recovered == len(rec)
+            assert len(rec) <= reading.recovered  # those G still has and H lacks enter
             after = EdgeList.normalize(*(np.array(c) for c in zip(*(h | rec), strict=True)), n=g.n)
             assert reading.value is not None and reading.value <= 20.0
             assert measure(g, g.subset(_rows(g, after))).kappa <= 20.0 * TOLERANCE
