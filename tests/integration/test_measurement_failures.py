@@ -101,12 +101,13 @@ def test_a_failing_kappa_estimate_leaves_the_stream_running(
     assert sum(len(d["added"]) for d in deltas) == EDGES  # type: ignore[arg-type]
     assert len(metrics) == len(deltas) >= EDGES // 5
     reason = f"error: RuntimeError: {INJECTED}"
-    metrics.sort(key=lambda m: int(m["batch"]))  # type: ignore[call-overload]
-    assert metrics[0]["kappa_unavailable"] is None  # a check enters with the batch after it
-    assert {(m["kappa"], m["kappa_method"], m["kappa_unavailable"]) for m in metrics[1:]} == {
+    entered = [m for m in metrics if m.get("kappa_batch") is not None]  # checks that entered
+    assert len(entered) >= len(metrics) // 2
+    assert {(m["kappa"], m["kappa_method"], m["kappa_unavailable"]) for m in entered} == {
         (None, None, reason)
     }
-    assert count == len(metrics) - 1
+    assert all(m["kappa_unavailable"] is None for m in metrics if m.get("kappa_batch") is None)
+    assert count == len(entered)
     log = worker.log.read_text()
     assert log.count(f"graph '{GRAPH}': kappa not estimated ({reason})") == 1, log[-4000:]
 
