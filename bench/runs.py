@@ -33,7 +33,6 @@ from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine, warm_up
 from sparsiflow.engine.graph.edges import EdgeList
-from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.engine.quality.exact import measure
 
 __all__ = ["graph_spec", "parse_run", "run"]
@@ -83,11 +82,11 @@ def run(work: Workload, config: EngineConfig) -> dict[str, Any]:
             seconds.append(time.perf_counter() - clock)
             control.append(report.seconds.get("quality", 0.0))
             steps += report.walker_steps
-        while engine.check_pending:  # settle: the pending check enters, then one of final G
-            clock = time.perf_counter()
-            report = engine.apply(UpdateBatch.empty())
+        clock = time.perf_counter()
+        for report in engine.settle():  # as the worker settles a quiet graph
             seconds.append(time.perf_counter() - clock)
             control.append(report.seconds.get("quality", 0.0))
+            clock = time.perf_counter()
         updates = sum(len(b) for b in batches)
         out[phase] = {
             "updates_per_second": updates / sum(seconds),

@@ -393,15 +393,22 @@ class Engine:
         return (lo, hi, w), outcome.reading
 
     @property
-    def check_pending(self) -> bool:
-        """Whether a background check has started and not yet entered a batch."""
-        return self._keeper.pending
+    def settle_due(self) -> bool:
+        """Whether a batch without updates (``UpdateBatch.empty()``) would settle this graph
+        now that it has gone quiet, without waiting: a finished check waits to enter, or no
+        check runs and none has read G as it is."""
+        keeper = self._keeper
+        if self.config.kappa_change == 0 or self._store.edges == 0:
+            return False
+        return keeper.finished or (not keeper.pending and keeper.unchecked)
 
-    @property
-    def check_waiting(self) -> bool:
-        """Whether a finished background check waits for a batch to enter: a batch without
-        updates (``UpdateBatch.empty()``) settles a graph that has gone quiet."""
-        return self._keeper.finished
+    def settle(self) -> list[BatchReport]:
+        """Settle a graph that has gone quiet, waiting for its checks: batches without
+        updates until a check of G as it is has entered (at most two). Returns their reports."""
+        reports: list[BatchReport] = []
+        while len(reports) < 2 and (self._keeper.pending or self.settle_due):
+            reports.append(self.apply(UpdateBatch.empty()))
+        return reports
 
     def close(self) -> None:
         """Wait for a background check still running and drop it (its result would enter a

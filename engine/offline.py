@@ -116,17 +116,22 @@ def replay(
     time inside ``Engine.apply``, ``wall_seconds`` everything."""
     result = ReplayResult()
     start = time.perf_counter()
-    settle = [UpdateBatch.empty()] * 2  # the pending check enters; one of the final G follows
-    for batch in [*batches, *settle]:
-        if batch is settle[0] and not engine.check_pending:
-            break
-        clock = time.perf_counter()
-        report = engine.apply(batch)
-        result.engine_seconds += time.perf_counter() - clock
+
+    def applied(batch: UpdateBatch, report: BatchReport, seconds: float) -> None:
+        result.engine_seconds += seconds
         result.updates += len(batch)
         result.batches.append(batch_figures(report))
         if on_batch is not None:
             on_batch(report, len(batch))
+
+    for batch in batches:
+        clock = time.perf_counter()
+        report = engine.apply(batch)
+        applied(batch, report, time.perf_counter() - clock)
+    clock = time.perf_counter()
+    for report in engine.settle():
+        applied(UpdateBatch.empty(), report, time.perf_counter() - clock)
+        clock = time.perf_counter()
     engine.close()
     result.wall_seconds = time.perf_counter() - start
     return result

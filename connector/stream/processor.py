@@ -330,14 +330,15 @@ class Processor:
             await self._process(state, [chunk], RowSpan(start, stop, rows))
 
     def _quiet(self, state: GraphState) -> bool:
-        """Whether ``state``'s graph has gone quiet with a kappa check waiting to enter: no
-        open batch, its partition processed, input covered up to a record boundary."""
+        """Whether ``state``'s graph has gone quiet and would settle without waiting (a kappa
+        check waits to enter, or none has read G as it is): no open batch, its partition
+        processed, input covered up to a record boundary."""
         return (
             len(state.batcher) == 0
             and state.partition in self._active
             and state.covered.row == 0
             and state.covered.offset > 0
-            and state.engine.check_waiting
+            and state.engine.settle_due
         )
 
     async def _process(

@@ -101,6 +101,11 @@ class QualityKeeper:
         return self._pending is not None
 
     @property
+    def unchecked(self) -> bool:
+        """Whether G changed since the last check began (or no check began yet)."""
+        return self._applied > self._started
+
+    @property
     def finished(self) -> bool:
         """Whether a pending check has finished (its result waits for a batch to enter)."""
         return self._pending is not None and self._pending.future.done()

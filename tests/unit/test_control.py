@@ -169,7 +169,7 @@ def test_a_quiet_graph_is_checked_on_its_final_state() -> None:
     final = engine.apply(UpdateBatch.empty())  # batch 5: the check of the final G
     assert final.kappa is not None and final.kappa.batch == 4
     assert _exact_kappa(engine) <= 10.0 * TOLERANCE
-    assert engine.apply(UpdateBatch.empty()).kappa is None and not engine.check_waiting
+    assert engine.apply(UpdateBatch.empty()).kappa is None and not engine.settle_due
 
 
 def test_a_batch_bringing_most_of_g_builds_h_to_the_target_and_replays() -> None:
@@ -201,3 +201,18 @@ def test_a_batch_bringing_most_of_g_builds_h_to_the_target_and_replays() -> None
     assert pruned > 0
     for mine, theirs in zip(engine.sparsifier_edges(), twin.sparsifier_edges(), strict=True):
         assert np.array_equal(mine, theirs)
+
+
+def test_settling_checks_a_graph_changed_since_its_last_check() -> None:
+    """Updates too few to open a check still get one when the graph settles."""
+    full = delaunay(1024, weights="lognormal", seed=7)
+    engine = Engine(EngineConfig(target_kappa=10.0, kappa_change=1.0))
+    first = full.m - 40
+    engine.apply(UpdateBatch.inserts(full.u[:first], full.v[:first], full.w[:first]))
+    (entered,) = engine.settle()  # batch 1: batch 0's check enters; G unchanged since
+    assert entered.kappa is not None and entered.kappa.batch == 0 and not engine.settle_due
+    report = engine.apply(UpdateBatch.inserts(full.u[first:], full.v[first:], full.w[first:]))
+    assert report.kappa is None and engine.settle_due  # 40 updates: no window is full
+    began, final = engine.settle()  # batch 3 begins a check of the final G, batch 4 takes it
+    assert began.kappa is None and final.kappa is not None and final.kappa.batch == 3
+    assert _exact_kappa(engine) <= 10.0 * TOLERANCE and engine.settle() == []

@@ -320,7 +320,7 @@ def test_a_quiet_graph_settles_with_a_batch_without_updates() -> None:
         await proc.on_tick()  # the last batch closes by its deadline
         (state,) = list(proc.graphs)
         for _ in range(500):
-            if state.engine.check_waiting:
+            if state.engine.settle_due:
                 break
             await asyncio.sleep(0.01)
         await proc.on_tick()

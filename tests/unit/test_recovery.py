@@ -255,7 +255,7 @@ def test_restorer_replays_batches_without_updates(tmp_path: Path, with_checkpoin
 
     async def settle() -> None:
         for _ in range(500):
-            if all(s.engine.check_waiting for s in proc.graphs):
+            if all(s.engine.settle_due for s in proc.graphs):
                 break
             await asyncio.sleep(0.01)
         await proc.on_tick()
