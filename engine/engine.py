@@ -16,7 +16,7 @@ from sparsiflow.engine.exceptions import EngineError
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
-from sparsiflow.engine.quality.control import build_to_target
+from sparsiflow.engine.quality.control import MARGIN, build_to_target
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.keeper import QualityKeeper
 from sparsiflow.engine.results import BatchReport, Delta, GraphStats, KappaReading
@@ -50,7 +50,6 @@ __all__ = ["Engine", "warm_up"]
 
 _REPAIR_STREAM = 1 << 40  # RNG index offset of repair walks within a batch
 _BULK_DENSITY = 0.10  # off-tree density of a bulk build without a target
-_BULK_MARGIN = 0.01  # a bulk build aims this far under the target (its estimate is a lower bound)
 
 Edges = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
@@ -359,7 +358,7 @@ class Engine:
             estimator = KappaEstimator(seed=int(seed[0] >> np.uint64(33)))
             # an estimate is optional: the static sparsifier is a valid H if it fails
             with contextlib.suppress(Exception):
-                _, mask = build_to_target(graph, target * (1 - _BULK_MARGIN), estimator)
+                _, mask = build_to_target(graph, target * (1 - MARGIN), estimator)
         n = max(graph.n, 1)
         stale = in_h & ~mask & ~np.isin(lo * n + hi, kept[0] * n + kept[1])
         gone = lo[stale], hi[stale]

@@ -26,7 +26,10 @@ from sparsiflow.engine.bootstrap import csr, static_sparsifier
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.quality.estimator import KappaEstimator
 
-__all__ = ["ControlOutcome", "build_to_target", "control_rounds", "pick_recoveries"]
+__all__ = ["MARGIN", "ControlOutcome", "build_to_target", "control_rounds", "pick_recoveries"]
+
+MARGIN = 0.01
+"""Callers aim this far under a target: the estimates are Lanczos lower bounds."""
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,12 @@ from numpy.typing import NDArray
 
 from sparsiflow.engine.exceptions import failure_reason
 from sparsiflow.engine.graph.edges import EdgeList
-from sparsiflow.engine.quality.control import control_rounds
+from sparsiflow.engine.quality.control import MARGIN, control_rounds
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.results import KappaReading
 
 __all__ = ["QualityKeeper"]
 
-_CONTROL_MARGIN = 0.01  # the loop aims this far under the target (its estimate is a lower bound)
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparsiflow-quality")
 """One thread for every graph's checks: they queue rather than compete for cores."""
 
@@ -119,7 +118,7 @@ class QualityKeeper:
     def _check(self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_]) -> _Outcome:
         """Estimate, and hold the target (on the worker thread). Never raises."""
         none = np.zeros(0, np.int64)
-        target = math.inf if self.target is None else self.target * (1 - _CONTROL_MARGIN)
+        target = math.inf if self.target is None else self.target * (1 - MARGIN)
         try:
             outcome, _ = control_rounds(graph, in_h, target, self._estimator, self._rounds)
         except Exception as exc:  # a check is optional: its failure must not stop the stream
