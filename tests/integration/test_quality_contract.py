@@ -2,8 +2,9 @@
 a mesh from empty (the graph as batch records, then single-record insertions and deletions),
 publishes kappa estimates, exports the target as the alert's bound, settles the quiet graph, and
 ends with an exact kappa under the target and no worse than ``sparsiflow sparsify`` at the same
-off-tree density. ``SPARSIFLOW_TEST_MESH_NODES`` sets the mesh size (3000; the closing notes
-give it at 33,000)."""
+off-tree density. ``SPARSIFLOW_TEST_MESH_NODES`` sets the mesh size (33,000: on a 3,000-node
+mesh the default target is loose, no check acts, and H sits within 1 % of a fresh static
+sparsifier at its density, either side)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
         kafka_bootstrap, topics, unique_name("group"),
         metrics_port=str(port), state_dir=str(tmp_path / "state"),
     )  # fmt: skip
-    nodes = int(os.environ.get("SPARSIFLOW_TEST_MESH_NODES", "3000"))
+    nodes = int(os.environ.get("SPARSIFLOW_TEST_MESH_NODES", "33000"))
     stream = update_stream(fem_mesh(nodes, seed=3), 0.25, 0.01, seed=3)
     base = stream.base
     bulk = [v for v, _ in encode_records(GRAPH, UpdateBatch.inserts(base.u, base.v, base.w))]
