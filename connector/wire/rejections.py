@@ -24,6 +24,7 @@ class Reason(StrEnum):
 
     OVERSIZED_RECORD = "oversized_record"
     MALFORMED_JSON = "malformed_json"
+    DUPLICATE_KEY = "duplicate_key"
     SCHEMA = "schema"
     OVERSIZED_BATCH = "oversized_batch"
     BAD_GRAPH_ID = "bad_graph_id"
@@ -45,6 +46,7 @@ class Reason(StrEnum):
 _CLASSES = {
     Reason.OVERSIZED_RECORD: ErrorClass.MALFORMED_RECORD,
     Reason.MALFORMED_JSON: ErrorClass.MALFORMED_RECORD,
+    Reason.DUPLICATE_KEY: ErrorClass.SCHEMA_VIOLATION,
     Reason.SCHEMA: ErrorClass.SCHEMA_VIOLATION,
     Reason.OVERSIZED_BATCH: ErrorClass.SCHEMA_VIOLATION,
     Reason.BAD_GRAPH_ID: ErrorClass.SCHEMA_VIOLATION,
