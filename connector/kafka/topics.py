@@ -3,14 +3,26 @@ client subscribes, so no consumer group ever sees a topic appear under it)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from sparsiflow.connector.settings import ClientConfigs, TopicSettings
 
-__all__ = ["MAX_OUTPUT_BYTES", "ensure_topics", "partition_count"]
+__all__ = [
+    "KAFKA_DEFAULT_MESSAGE_BYTES",
+    "MAX_OUTPUT_BYTES",
+    "accepted_bytes",
+    "ensure_topics",
+    "partition_count",
+]
+
+log = logging.getLogger(__name__)
 
 MAX_OUTPUT_BYTES = 16 * 2**20
-"""Largest output record (a first delta of a big graph is large); set on output topics."""
+"""Largest output record (a first delta of a big graph is large); set on output topics, and the
+producer's largest request."""
+KAFKA_DEFAULT_MESSAGE_BYTES = 1_048_588
+"""Kafka's default ``message.max.bytes``: assumed for a topic whose limit cannot be read."""
 
 
 def ensure_topics(
@@ -47,6 +59,27 @@ def ensure_topics(
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return missing
+
+
+def accepted_bytes(configs: ClientConfigs, topic: str) -> int:
+    """The largest record batch the worker can write to the existing ``topic``: its
+    ``max.message.bytes`` as the broker reports it (the topic's own or the broker's default), at
+    most :data:`MAX_OUTPUT_BYTES`. When the broker does not say (e.g. DescribeConfigs is not
+    allowed), :data:`KAFKA_DEFAULT_MESSAGE_BYTES`, with a warning."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
+
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    admin = AdminClient(configs.librdkafka)  # held until the answer: its end fails the future
+    try:
+        future = admin.describe_configs([resource])[resource]
+        limit = int(future.result(timeout=30)["max.message.bytes"].value)
+    except Exception as exc:  # not allowed, or an old broker: assume Kafka's default
+        log.warning(
+            "max.message.bytes of topic %r not readable (%s); assuming %d",
+            topic, exc, KAFKA_DEFAULT_MESSAGE_BYTES,
+        )  # fmt: skip
+        limit = KAFKA_DEFAULT_MESSAGE_BYTES
+    return min(limit, MAX_OUTPUT_BYTES)
 
 
 def partition_count(configs: ClientConfigs, topic: str) -> int:
