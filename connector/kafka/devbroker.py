@@ -6,7 +6,7 @@ loopback ports. Nothing here imitates Kafka: it is the Apache Kafka server itsel
 
 Command line (used by ``make kafka-up`` / ``make kafka-down``)::
 
-    python -m sparsiflow.connector.kafka.devbroker up    # prints the bootstrap address last
+    python -m sparsiflow.connector.kafka.devbroker up    # prints only the bootstrap address
     python -m sparsiflow.connector.kafka.devbroker down
 """
 
@@ -152,10 +152,13 @@ def _java() -> str:
 
 
 def wait_for_broker(bootstrap: str, timeout: float) -> None:
-    """Block until an AdminClient lists topics on ``bootstrap`` (raises BrokerError on timeout)."""
+    """Block until an AdminClient lists topics on ``bootstrap`` (raises BrokerError on timeout).
+    librdkafka's connection-refused lines while the broker boots are dropped."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+    from sparsiflow.connector.kafka.probe import quiet
+
+    admin = AdminClient(quiet({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000}))
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -307,7 +310,7 @@ def _up() -> int:
     state = _state_dir()
     pidfile, addrfile = state / "broker.pid", state / "bootstrap"
     if pidfile.exists() and _alive(int(pidfile.read_text())):
-        print(f"broker already running (pid {pidfile.read_text().strip()})", file=sys.stderr)
+        _note(state, f"broker already running (pid {pidfile.read_text().strip()})")
         print(addrfile.read_text().strip())
         return 0
     shutil.rmtree(state, ignore_errors=True)
@@ -317,13 +320,22 @@ def _up() -> int:
     assert broker.process is not None
     pidfile.write_text(str(broker.process.pid))
     addrfile.write_text(bootstrap)
-    print(
-        f"Apache Kafka {KAFKA_VERSION} (KRaft) ready in {time.monotonic() - started:.1f}s, "
-        f"logs in {broker.log_file}",
-        file=sys.stderr,
+    _note(
+        state,
+        f"Apache Kafka {KAFKA_VERSION} (KRaft) ready at {bootstrap} in "
+        f"{time.monotonic() - started:.1f}s (pid {broker.process.pid})",
     )
     print(bootstrap)
     return 0
+
+
+def _note(state: Path, line: str) -> None:
+    """Append a status line of ``up`` to the broker's log folder (``up`` prints only the
+    address, for ``$(make kafka-up)``; errors still go to stderr)."""
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "devbroker.log").open("a") as out:
+        out.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {line}\n")
 
 
 def _alive(pid: int) -> bool:

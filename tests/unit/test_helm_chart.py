@@ -298,3 +298,145 @@ def test_every_values_key_is_declared_and_commented() -> None:
             is_group = "properties" in declared
             assert commented or parent_commented or is_group, f"{where} has no comment"
         stack.append((indent, declared, commented))
+
+
+def test_tls_files_are_mounted_from_a_secret(chart: helm.Chart) -> None:
+    kinds = render(chart, scenario_values("secure"))
+    container = worker(kinds)
+    pod = one(kinds, "StatefulSet")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-tls"]
+    assert volume["secret"]["secretName"] == "sparsiflow-kafka-tls"
+    assert volume["secret"]["items"] == [
+        {"key": "ca.crt", "path": "ca.crt"},
+        {"key": "tls.crt", "path": "client.crt"},
+        {"key": "tls.key", "path": "client.key"},
+    ]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-tls"]
+    assert mount == {
+        "name": "kafka-tls",
+        "mountPath": "/etc/sparsiflow/kafka-tls",
+        "readOnly": True,
+    }
+    env = one(kinds, "ConfigMap")["data"]
+    assert env["SPARSIFLOW_SECURITY_PROTOCOL"] == "SSL"
+    assert env["SPARSIFLOW_SSL_CAFILE"] == "/etc/sparsiflow/kafka-tls/ca.crt"
+    assert env["SPARSIFLOW_SSL_CERTFILE"] == "/etc/sparsiflow/kafka-tls/client.crt"
+    assert env["SPARSIFLOW_SSL_KEYFILE"] == "/etc/sparsiflow/kafka-tls/client.key"
+    assert not any("PASSWORD" in name for name in env), "secrets never go to the ConfigMap"
+    assert container["env"] == [
+        {
+            "name": "SPARSIFLOW_SSL_KEY_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "sparsiflow-kafka-tls", "key": "key-password"}},
+        }
+    ]
+
+
+def test_server_only_tls_with_sasl_mounts_just_the_ca(chart: helm.Chart) -> None:
+    values = {
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "sasl": {"existingSecret": "kafka-user"},
+            "tls": {"existingSecret": "kafka-ca", "caKey": "ca.pem", "mountPath": "/certs"},
+        }
+    }
+    kinds = render(chart, values)
+    env = one(kinds, "ConfigMap")["data"]
+    assert env["SPARSIFLOW_SSL_CAFILE"] == "/certs/ca.crt"
+    assert "SPARSIFLOW_SSL_CERTFILE" not in env and "SPARSIFLOW_SSL_KEYFILE" not in env
+    pod = one(kinds, "StatefulSet")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-tls"]
+    assert volume["secret"]["items"] == [{"key": "ca.pem", "path": "ca.crt"}]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in worker(kinds)["env"]}
+    assert refs == {
+        "SPARSIFLOW_SASL_USERNAME": "kafka-user",
+        "SPARSIFLOW_SASL_PASSWORD": "kafka-user",
+    }
+    plain = render(chart, {})
+    assert "kafka-tls" not in {
+        v["name"] for v in one(plain, "StatefulSet")["spec"]["template"]["spec"]["volumes"]
+    }
+    assert not any(name.startswith("SPARSIFLOW_SSL_") for name in one(plain, "ConfigMap")["data"])
+
+
+@pytest.mark.parametrize(
+    ("tls", "protocol", "error"),
+    [
+        ({"existingSecret": "s"}, "PLAINTEXT", r"needs kafka\.securityProtocol SSL or SASL_SSL"),
+        ({"existingSecret": "s", "certKey": "tls.crt"}, "SSL", r"certKey and kafka\.tls\.keyKey"),
+        ({"existingSecret": "s", "keyPasswordKey": "p"}, "SSL", r"keyPasswordKey needs"),
+        ({"existingSecret": "s", "caKey": ""}, "SSL", r"needs kafka\.tls\.caKey and/or"),
+    ],
+)
+def test_inconsistent_tls_values_fail_the_render(
+    chart: helm.Chart, tls: dict[str, str], protocol: str, error: str
+) -> None:
+    with pytest.raises(helm.HelmError, match=error):
+        render(chart, {"kafka": {"securityProtocol": protocol, "tls": tls}})
+
+
+def test_network_policy_admits_only_the_scrape_and_reaches_only_brokers_and_dns(
+    chart: helm.Chart,
+) -> None:
+    kinds = render(chart, scenario_values("secure"))
+    policy = one(kinds, "NetworkPolicy")["spec"]
+    template = one(kinds, "StatefulSet")["spec"]["template"]
+    (test_pod,) = kinds["Pod"]
+    selector = policy["podSelector"]["matchLabels"]
+    assert selector.items() <= template["metadata"]["labels"].items(), "selects the workers"
+    assert not selector.items() <= test_pod["metadata"]["labels"].items(), "not the test pod"
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": port_of(worker(kinds)), "protocol": "TCP"}]
+    scrapers = ingress["from"]
+    assert scrapers[0] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    assert (
+        scrapers[1]["podSelector"]["matchLabels"].items() <= test_pod["metadata"]["labels"].items()
+    )
+    brokers, dns = policy["egress"]
+    assert brokers["ports"] == [{"port": 9093, "protocol": "TCP"}]  # from bootstrapServers
+    assert brokers["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "streaming"}}}
+    ]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+
+
+def test_network_policy_defaults_are_open_peers_on_the_bootstrap_ports(chart: helm.Chart) -> None:
+    values = {
+        "kafka": {"bootstrapServers": "a:9092,b:9094,c:9092"},
+        "networkPolicy": {"enabled": True},
+        "worker": {"metricsPort": 9300},
+    }
+    policy = one(render(chart, values), "NetworkPolicy")["spec"]
+    (ingress,) = policy["ingress"]
+    assert ingress == {"ports": [{"port": 9300, "protocol": "TCP"}]}  # any source, that port only
+    brokers, dns = policy["egress"]
+    assert brokers == {
+        "ports": [{"port": 9092, "protocol": "TCP"}, {"port": 9094, "protocol": "TCP"}]
+    }
+    assert "to" not in dns
+    values["networkPolicy"] = {"enabled": True, "kafka": {"ports": [19092]}}
+    brokers, _ = one(render(chart, values), "NetworkPolicy")["spec"]["egress"]
+    assert brokers["ports"] == [{"port": 19092, "protocol": "TCP"}]
+    assert "NetworkPolicy" not in render(chart, {}), "off by default"
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        ({"worker": {"extraEnv": {"SPARSIFLOW_SASL_PASSWORD": "x"}}}, "SPARSIFLOW_SASL_PASSWORD"),
+        ({"worker": {"extraEnv": {"SPARSIFLOW_SSL_KEY_PASSWORD": "x"}}}, "SPARSIFLOW_SSL_KEY_PASS"),
+        ({"kafka": {"tls": {"mountPath": "certs"}}}, "/kafka/tls/mountPath"),
+        ({"kafka": {"tls": {"existingSecret": "Bad_Name"}}}, "/kafka/tls/existingSecret"),
+        ({"networkPolicy": {"kafka": {"ports": [0]}}}, "/networkPolicy/kafka/ports"),
+        ({"networkPolicy": {"metrics": {"from": "prometheus"}}}, "/networkPolicy/metrics/from"),
+        ({"networkPolicy": {"egress": []}}, "additional properties 'egress'"),
+    ],
+)
+def test_schema_rejects_bad_security_values(
+    chart: helm.Chart, values: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(helm.HelmValuesError, match=error):
+        chart.validate_schema(values)

@@ -43,17 +43,20 @@ def command(
     **params: Any,
 ) -> None:
     """Write the current H (and G) of GRAPH_ID; prints a JSON summary."""
+    from confluent_kafka import KafkaException
+
+    from sparsiflow.connector.cli.errors import kafka_clients, kafka_error, load_settings
     from sparsiflow.connector.downstream.materialize import materialize
-    from sparsiflow.connector.settings import Settings, client_configs
     from sparsiflow.connector.wire.deltas import DeltaLogError
     from sparsiflow.connector.wire.matrix_market import write_graph
     from sparsiflow.engine.exceptions import EngineError
 
-    settings = Settings.load(**kafka_overrides(params))
+    settings = load_settings(**kafka_overrides(params))
     topics = settings.topics
+    configs = kafka_clients(settings)  # one line, within seconds, if no broker answers
     try:
         result = materialize(
-            client_configs(settings.kafka).librdkafka,
+            configs.librdkafka,
             topics.deltas_topic,
             graph_id,
             input_topic=topics.input_topic if graph_out is not None else None,
@@ -67,6 +70,8 @@ def command(
             write_graph(graph_out, result.input.edge_list(n), comment=f"sparsiflow G of {graph_id}")
     except (DeltaLogError, EngineError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except KafkaException as exc:
+        raise kafka_error(exc, settings.kafka.bootstrap_servers) from None
     summary = {
         "graph": graph_id,
         "batches": result.batches,

@@ -55,9 +55,11 @@ def command(
 
     JSONL updates are sent under --graph-id whatever their own 'graph' field says.
     """
+    from confluent_kafka import KafkaException
+
+    from sparsiflow.connector.cli.errors import kafka_clients, kafka_error, load_settings
     from sparsiflow.connector.kafka.produce import produce
     from sparsiflow.connector.kafka.topics import ensure_topics
-    from sparsiflow.connector.settings import Settings, client_configs
     from sparsiflow.connector.wire.edge_updates import is_graph_id
     from sparsiflow.connector.wire.update_files import read_update_file
     from sparsiflow.engine.exceptions import EngineError
@@ -69,7 +71,7 @@ def command(
         raise click.UsageError("give --graph and/or --updates")
     overrides = kafka_overrides(params)
     overrides["topics"]["topic_partitions"] = params.pop("partitions")
-    settings = Settings.load(**overrides)
+    settings = load_settings(**overrides)
     try:
         parts = []
         if graph_file is not None:
@@ -82,22 +84,25 @@ def command(
     except EngineError as exc:
         raise click.ClickException(str(exc)) from exc
     updates = UpdateBatch.concat(parts)
-    configs = client_configs(settings.kafka)
+    configs = kafka_clients(settings)  # one line, within seconds, if no broker answers
     topic = settings.topics.input_topic
-    ensure_topics(configs, settings.topics, [topic])
-    with click.progressbar(
-        length=len(updates), label=f"{topic} <- {graph_id}", file=sys.stderr, show_pos=True
-    ) as bar:
-        report = produce(
-            configs.librdkafka,
-            topic,
-            graph_id,
-            updates,
-            records="single" if records == "single" else "batch",
-            per_record=batch_records,
-            rate=rate,
-            progress=bar.update,
-        )
+    try:
+        ensure_topics(configs, settings.topics, [topic])
+        with click.progressbar(
+            length=len(updates), label=f"{topic} <- {graph_id}", file=sys.stderr, show_pos=True
+        ) as bar:
+            report = produce(
+                configs.librdkafka,
+                topic,
+                graph_id,
+                updates,
+                records="single" if records == "single" else "batch",
+                per_record=batch_records,
+                rate=rate,
+                progress=bar.update,
+            )
+    except KafkaException as exc:
+        raise kafka_error(exc, settings.kafka.bootstrap_servers) from None
     summary = {
         "topic": topic,
         "graph": graph_id,

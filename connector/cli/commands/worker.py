@@ -51,7 +51,9 @@ _FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("--state-dir", "WorkerSettings.state_dir", "folder for checkpoints", _FOLDER),
     ("--allowed-graphs", "WorkerSettings.allowed_graphs", "graph ids served, comma-separated",
      str),
-    ("--max-graphs", "WorkerSettings.max_graphs", "most graphs held", int),
+    ("--max-graphs", "WorkerSettings.max_graphs", "most graphs held in memory", int),
+    ("--graph-idle-seconds", "WorkerSettings.graph_idle_seconds",
+     "evict a graph idle this long to the state dir, 0 never", float),
     ("--session-timeout", "WorkerSettings.session_timeout", "seconds before the group moves on",
      float),
     ("--buffer-records", "WorkerSettings.buffer_records", "records fetched ahead per partition",
@@ -97,19 +99,31 @@ def _setting_flags(command: Any) -> Any:
 @_setting_flags
 @click.option(
     "--log-level",
-    default="warning",
+    default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="sparsiflow's log lines (info: ready and progress lines); Faust, mode and aiokafka "
+    "log warnings and errors only, unless debug",
 )
 @click.pass_context
 def command(ctx: click.Context, /, log_level: str, **params: Any) -> None:
     """Run the stream processor until SIGTERM or SIGINT."""
+    from confluent_kafka import KafkaException
+
+    from sparsiflow.connector.cli.errors import kafka_error, load_settings
+    from sparsiflow.connector.kafka.preflight import StartError
     from sparsiflow.connector.kafka.worker import run_worker
-    from sparsiflow.connector.settings import Settings
 
     overrides: dict[str, dict[str, Any]] = {concern: {} for concern in _CONCERNS.values()}
     for param in ctx.command.params:
         if isinstance(param, SettingOption) and param.name is not None:
             owner, field = param.setting.split(".")
             overrides[_CONCERNS[owner]][field] = params[param.name]
-    raise SystemExit(run_worker(Settings.load(**overrides), loglevel=log_level))
+    settings = load_settings(**overrides)
+    try:
+        status = run_worker(settings, loglevel=log_level)
+    except StartError as exc:  # state dir, TLS files, broker: one line, within seconds
+        raise click.ClickException(str(exc)) from None
+    except KafkaException as exc:  # e.g. creating the topics was refused
+        raise kafka_error(exc, settings.kafka.bootstrap_servers) from None
+    raise SystemExit(status)

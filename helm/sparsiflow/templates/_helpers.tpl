@@ -84,3 +84,26 @@ Whether the worker authenticates with SASL.
 {{- define "sparsiflow.sasl" -}}
 {{- if hasPrefix "SASL" .Values.kafka.securityProtocol }}true{{ end }}
 {{- end }}
+
+{{/*
+Whether Kafka TLS files are mounted from kafka.tls.existingSecret; fails on an inconsistent
+kafka.tls (a protocol without TLS, a certificate without its key, nothing selected).
+*/}}
+{{- define "sparsiflow.tls" -}}
+{{- $tls := .Values.kafka.tls }}
+{{- if $tls.existingSecret }}
+{{- if not (has .Values.kafka.securityProtocol (list "SSL" "SASL_SSL")) }}
+{{- fail (printf "kafka.tls.existingSecret needs kafka.securityProtocol SSL or SASL_SSL, not %s" .Values.kafka.securityProtocol) }}
+{{- end }}
+{{- if ne (empty $tls.certKey) (empty $tls.keyKey) }}
+{{- fail "kafka.tls.certKey and kafka.tls.keyKey go together (the client certificate and its key, for mTLS)" }}
+{{- end }}
+{{- if and $tls.keyPasswordKey (not $tls.keyKey) }}
+{{- fail "kafka.tls.keyPasswordKey needs kafka.tls.keyKey" }}
+{{- end }}
+{{- if and (not $tls.caKey) (not $tls.certKey) }}
+{{- fail "kafka.tls.existingSecret needs kafka.tls.caKey and/or kafka.tls.certKey with keyKey" }}
+{{- end -}}
+true
+{{- end }}
+{{- end }}
