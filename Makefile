@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer bench-graph-memory gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -69,7 +69,10 @@ format: dev
 demo: dev
 	$(BIN)/sparsiflow demo
 
-kafka-up: dev
+# Prints only the broker address on stdout (ADDR=$(make kafka-up)): a set-up that `dev` still
+# has to do reports on stderr; the broker's status lines go to .cache/devbroker/logs/.
+kafka-up:
+	@$(MAKE) -s --no-print-directory dev >&2
 	@$(BIN)/python -m sparsiflow.connector.kafka.devbroker up
 
 kafka-down: dev
@@ -105,6 +108,10 @@ bench-quality: dev
 		--out bench/results/latest/connector_throughput-target-nochecks.json
 
 # A new downstream consumer: H from the compacted current-H topic vs every delta (2^18 nodes).
+# Memory of 1,000 tiny graphs in a worker: resident, then evicted (bench/graph_memory.py).
+bench-graph-memory: dev
+	$(BIN)/python -m bench.graph_memory --graphs 1000 --out bench/results/graph_memory.json
+
 bench-consumer: dev
 	$(ONE_CORE) $(BIN)/python -m bench.consumer_load --churn-rounds 40 \
 		--out bench/results/consumer_load.json

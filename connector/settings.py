@@ -148,7 +148,10 @@ class WorkerSettings(BaseSettings):
     """The worker process: group, ``/metrics`` port, checkpoint folder, which graphs it serves.
 
     ``allowed_graphs``: comma-separated graph ids (``SPARSIFLOW_ALLOWED_GRAPHS``); empty means
-    any. ``max_graphs``: the most graphs one worker holds; further ones go to the DLQ.
+    any. ``max_graphs``: the most graphs one worker holds in memory; records of further new
+    graphs go to the DLQ (``too_many_graphs``). ``graph_idle_seconds``: a graph without
+    records for this long is evicted to the state folder and reloaded by its next record (0:
+    never; needs ``state_dir``).
     ``session_timeout``: seconds
     before the group gives a silent worker's partitions to others. ``buffer_records``: records
     fetched ahead per partition. ``pause_pending_updates``: pause fetching a partition while this
@@ -162,6 +165,7 @@ class WorkerSettings(BaseSettings):
     state_dir: Path | None = None
     allowed_graphs: Annotated[frozenset[str], NoDecode] = frozenset()
     max_graphs: int = Field(1000, ge=1)
+    graph_idle_seconds: float = Field(600.0, ge=0)
     session_timeout: float = Field(60.0, ge=1, le=3600)
     buffer_records: int = Field(4096, ge=1)
     pause_pending_updates: int = Field(1_000_000, ge=2)

@@ -29,7 +29,7 @@ from sparsiflow.engine.rules.insertion import (
     needs_walks,
     surely_redundant,
 )
-from sparsiflow.engine.rules.search import Workspace, new_workspace, overflowed
+from sparsiflow.engine.rules.search import Workspace, heap_for, new_workspace, overflowed
 from sparsiflow.engine.store.components import add_isolated
 from sparsiflow.engine.store.graph_store import GraphStore
 from sparsiflow.engine.store.initial import components_of, initial_store, no_edges
@@ -222,9 +222,9 @@ class Engine:
             self._comp = self._comp.reserve(len(self._ids), created)
             add_isolated(self._comp, before, created)
             if len(self._ids) > self._ws.dist.shape[0]:
-                self._ws = new_workspace(
-                    len(self._ids) * 3 // 2, self._ws.heap_key.shape[1], self._ws
-                )
+                nodes = len(self._ids) * 3 // 2
+                heap = max(self._ws.heap_key.shape[1], heap_for(nodes))
+                self._ws = new_workspace(nodes, heap, self._ws)
         return net_change(self._store.arrays, a, b, batch.ops, batch.w)
 
     def _oriented(
@@ -401,6 +401,11 @@ class Engine:
             return False
         return keeper.finished or (not keeper.pending and keeper.unchecked)
 
+    @property
+    def checking(self) -> bool:
+        """Whether a background kappa check runs or waits to enter."""
+        return self._keeper.pending
+
     def settle(self) -> list[BatchReport]:
         """Settle a graph that has gone quiet, waiting for its checks: batches without
         updates until a check of G as it is has entered (at most two). Returns their reports."""
@@ -413,6 +418,20 @@ class Engine:
         """Wait for a background check still running and drop it (its result would enter a
         later batch)."""
         self._keeper.close()
+
+    def removal_batch(self) -> UpdateBatch:
+        """A batch deleting every edge of G (how a graph is dropped: its delta empties H)."""
+        u, v, _ = self.graph_edges()
+        n = u.shape[0]
+        return UpdateBatch(np.full(n, Op.DELETE, np.int8), u, v, np.full(n, np.nan))
+
+    def clear(self) -> None:
+        """Forget every node and edge (a dropped graph): the engine is as new, except that
+        its batch numbers go on."""
+        number = self.batch_number
+        self.close()
+        self.__init__(self.config, self.graph_id)  # type: ignore[misc]
+        self.batch_number = number
 
     def _delta(
         self,

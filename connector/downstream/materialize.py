@@ -61,13 +61,20 @@ def materialize(
         out.input = EdgeMap()
         owner: int | None = None
         for msg in read_topic(config, input_topic, until_idle):
-            decoded = decode(msg.value()) if msg.key() == key else None
-            if not isinstance(decoded, Decoded) or decoded.graph != graph:
+            if msg.key() != key:
+                continue
+            dropped = msg.value() is None  # a tombstone: the worker dropped the graph here
+            decoded = None if dropped else decode(msg.value())
+            if not dropped and (not isinstance(decoded, Decoded) or decoded.graph != graph):
                 continue
             owner = msg.partition() if owner is None else owner
-            if msg.partition() == owner:  # the worker's rule: a graph lives on one partition
+            if msg.partition() != owner:  # the worker's rule: a graph lives on one partition
+                continue
+            if isinstance(decoded, Decoded):
                 out.input.apply_updates(decoded.updates)
-                out.input_records += 1
+            else:
+                out.input.edges.clear()
+            out.input_records += 1
         if progress is not None:
             progress(f"{out.input_records} input records: G has {len(out.input)} edges")
     return out

@@ -26,8 +26,10 @@ from mode.supervisors import CrashingSupervisor
 from sparsiflow.connector.kafka.assembly import build_processor
 from sparsiflow.connector.kafka.topics import MAX_OUTPUT_BYTES
 from sparsiflow.connector.observability.metrics import WorkerMetrics
+from sparsiflow.connector.observability.progress import ProgressLog
 from sparsiflow.connector.settings import Settings, client_configs
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
+from sparsiflow.connector.wire.dead_letters import DeadLetterWriteError
 
 __all__ = ["LAG_SECONDS", "create_app"]
 
@@ -38,18 +40,47 @@ log = logging.getLogger(__name__)
 
 
 class _FaustSink:
-    """Delivers output records with the app's producer, waiting for every acknowledgement."""
+    """Delivers output records with the app's producer, waiting for every acknowledgement. A
+    record of the DLQ topic that is not taken raises :class:`DeadLetterWriteError` (counted in
+    ``sparsiflow_dlq_failures_total``); other failures are raised as they come."""
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(
+        self, app: faust.App, dlq_topic: str | None = None, metrics: WorkerMetrics | None = None
+    ) -> None:
         self._app = app
+        self._dlq_topic = dlq_topic
+        self._metrics = metrics
 
     async def deliver(self, records: Sequence[OutputRecord]) -> list[int]:
         producer = self._app.producer
-        futures = [
-            await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
-            for r in records
+        futures = []
+        for r in records:
+            try:
+                futures.append(
+                    await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
+                )
+            except Exception as exc:
+                self._raise_dead_letter(r, exc)
+                raise
+        waits = [
+            self._settled(r, f) if r.topic == self._dlq_topic else f
+            for r, f in zip(records, futures, strict=True)
         ]
-        return [int(meta.offset) for meta in await asyncio.gather(*futures)]
+        return [int(meta.offset) for meta in await asyncio.gather(*waits)]
+
+    async def _settled(self, record: OutputRecord, future: Any) -> Any:
+        """``future``'s result; its failure as a :class:`DeadLetterWriteError`."""
+        try:
+            return await future
+        except Exception as exc:
+            self._raise_dead_letter(record, exc)
+            raise
+
+    def _raise_dead_letter(self, record: OutputRecord, exc: Exception) -> None:
+        if record.topic == self._dlq_topic:
+            if self._metrics is not None:
+                self._metrics.record_dlq_failure()
+            raise DeadLetterWriteError(record, exc) from exc
 
 
 class _FaustFlow:
@@ -95,9 +126,13 @@ def create_app(
     delta_partitions: int,
     metrics: WorkerMetrics | None = None,
     edge_partitions: int = 0,
+    dlq_max_bytes: int | None = None,
+    progress: ProgressLog | None = None,
 ) -> faust.App:
     """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``, the
-    current-H topic ``edge_partitions`` (0: not written)."""
+    current-H topic ``edge_partitions`` (0: not written); the DLQ topic accepts
+    ``dlq_max_bytes`` (None: no limit); ``progress`` gets the ready line after each assignment
+    and writes progress lines while the worker runs."""
     configs = client_configs(settings.kafka)
     topics, worker = settings.topics, settings.worker
     app = faust.App(
@@ -125,12 +160,13 @@ def create_app(
     ack = _StreamAck()
     processor = build_processor(
         settings,
-        sink=_FaustSink(app),
+        sink=_FaustSink(app, topics.dlq_topic, metrics),
         ack=ack,
         flow=_FaustFlow(app, source_name),
         metrics=metrics,
         delta_partitions=delta_partitions,
         edge_partitions=edge_partitions,
+        dlq_max_bytes=dlq_max_bytes,
     )
     tick_seconds = min(0.05, settings.batch.max_wait / 4)
 
@@ -174,11 +210,19 @@ def create_app(
                 continue
             metrics.set_consumer_lag(lags)
 
+    async def log_progress() -> None:
+        """The progress line every interval while records flow (see ProgressLog.tick)."""
+        while progress is not None:
+            await asyncio.sleep(min(1.0, progress.every))
+            progress.tick()
+
     def inputs(tps: set[Any]) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == source_name}
 
     async def assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
-        await _or_crash(processor.on_assigned(inputs(args[0])))
+        partitions = inputs(args[0])
+        if await _or_crash(processor.on_assigned(partitions)) and progress is not None:
+            progress.ready(partitions)  # their graphs are recovered by the next tick
 
     async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         await _or_crash(processor.on_revoked(inputs(args[0])))
@@ -186,11 +230,13 @@ def create_app(
     async def shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
         await _or_crash(processor.close())
 
-    async def _or_crash(work: Any) -> None:
+    async def _or_crash(work: Any) -> bool:
         try:
             await work
         except Exception as exc:
             await app.crash(exc)
+            return False
+        return True
 
     for signal, receiver in (
         (app.on_partitions_assigned, assigned),
@@ -201,4 +247,5 @@ def create_app(
     app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
     app.task(tick)
     app.task(export_lag)
+    app.task(log_progress)
     return app

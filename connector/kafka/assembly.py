@@ -4,6 +4,7 @@ out of the Faust app; the runtime supplies the sink, acknowledgement and flow-co
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from sparsiflow.connector.kafka.log_reader import KafkaLogReader
@@ -20,6 +21,8 @@ from sparsiflow.connector.stream.processor import Ack, OutputTopics, Processor, 
 from sparsiflow.engine.engine import Engine
 
 __all__ = ["build_processor", "checkpoint_store"]
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_store(settings: Settings) -> CheckpointStore | None:
@@ -40,14 +43,18 @@ def build_processor(
     metrics: WorkerMetrics | None,
     delta_partitions: int,
     edge_partitions: int = 0,
+    dlq_max_bytes: int | None = None,
 ) -> Processor:
     """The processor of a worker with ``settings`` whose deltas topic has
     ``delta_partitions`` partitions and whose current-H topic has ``edge_partitions`` (0: the
-    topic is not written)."""
+    topic is not written); ``dlq_max_bytes``: what the DLQ topic accepts (see
+    :func:`sparsiflow.connector.kafka.topics.accepted_bytes`; None: no limit)."""
     topics, worker, every = settings.topics, settings.worker, settings.checkpoint
     config = settings.engine.config()
     limits = settings.records.limits()
     store = checkpoint_store(settings)
+    if store is None and worker.graph_idle_seconds > 0:
+        log.warning("no state folder (SPARSIFLOW_STATE_DIR): idle graphs stay in memory")
     return Processor(
         graphs=GraphTable(
             lambda graph: Engine(config, graph_id=graph),
@@ -62,6 +69,7 @@ def build_processor(
             CurrentH(topics.edges_topic, edge_partitions, delta_partitions)
             if topics.edges_topic and edge_partitions
             else None,
+            dlq_max_bytes=dlq_max_bytes,
         ),
         sink=sink,
         ack=ack,
@@ -83,4 +91,5 @@ def build_processor(
             store, CheckpointPolicy(every.every_batches, every.every_seconds), topics.input_topic
         ),
         flow=(FlowGate(worker.pause_pending_updates, worker.pause_pending_updates // 2), flow),
+        idle_seconds=worker.graph_idle_seconds,
     )

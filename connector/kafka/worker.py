@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from sparsiflow.connector.settings import Settings
+from sparsiflow.connector.wire.dead_letters import MIN_DLQ_BYTES, DeadLetterWriteError
 
 __all__ = ["run_worker"]
 
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, loglevel: str = "warning") -> int:
-    """Run until SIGTERM/SIGINT (exit status 0) or a processing failure (exit status 1)."""
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Run until SIGTERM/SIGINT (exit status 0) or a processing failure (exit status 1).
+    Raises :class:`~sparsiflow.connector.kafka.preflight.StartError` at once when the state
+    folder, the TLS files or the broker cannot be used."""
     import faust
     from prometheus_client import CollectorRegistry
 
     from sparsiflow.connector.kafka.app import create_app
-    from sparsiflow.connector.kafka.topics import ensure_topics, partition_count
+    from sparsiflow.connector.kafka.preflight import preflight
+    from sparsiflow.connector.kafka.topics import accepted_bytes, ensure_topics, partition_count
+    from sparsiflow.connector.observability.logs import logging_config, setup_worker_logging
     from sparsiflow.connector.observability.metrics import WorkerMetrics, serve_metrics
-    from sparsiflow.connector.settings import client_configs
+    from sparsiflow.connector.observability.progress import ProgressLog, read_totals
     from sparsiflow.engine.engine import warm_up
     from sparsiflow.engine.walks.backends import make_backend
 
-    configs = client_configs(settings.kafka)
+    setup_worker_logging(loglevel)
+    configs = preflight(settings)  # state dir, TLS files, broker: one line within seconds
     created = ensure_topics(configs, settings.topics)
     if created:
         log.warning("created topics %s", ", ".join(created))
-    if settings.worker.state_dir is not None:
-        settings.worker.state_dir.mkdir(parents=True, exist_ok=True)
+    dlq_bytes = accepted_bytes(configs, settings.topics.dlq_topic)
+    if dlq_bytes < MIN_DLQ_BYTES:
+        log.warning(
+            "dead-letter topic %s accepts only %d bytes per record batch: below %d, writing "
+            "dead letters may fail (raise its max.message.bytes)",
+            settings.topics.dlq_topic, dlq_bytes, MIN_DLQ_BYTES,
+        )  # fmt: skip
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     backend = make_backend(settings.engine.backend).name  # "auto" resolved, as engines do
@@ -42,8 +54,27 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
         partition_count(configs, topics.deltas_topic),
         metrics,
         partition_count(configs, topics.edges_topic) if topics.edges_topic else 0,
+        dlq_max_bytes=dlq_bytes,
+        progress=ProgressLog(
+            settings.worker.group_id,
+            topics.input_topic,
+            {
+                "deltas": topics.deltas_topic,
+                "metrics": topics.metrics_topic,
+                "dlq": topics.dlq_topic,
+                "current-H": topics.edges_topic,
+            },
+            lambda: read_totals(registry),
+        ),
     )
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel,
+        logfile=sys.stderr,  # mode's colour and tables then follow stderr, not stdout
+        logging_config=logging_config(loglevel),
+        quiet=True,
+        redirect_stdouts=False,
+    )
     log.warning(
         "sparsiflow worker: group %s, input %s, metrics on port %d",
         settings.worker.group_id,
@@ -64,9 +95,15 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
 
 
 def _reason(exc: BaseException) -> str:
-    """The root cause of a crash, in one line (cause chains may loop: re-raised exceptions)."""
+    """The root cause of a crash, in one line; a dead-letter write failure is its own reason
+    (its message names the topic and the cause). Cause chains may loop: mode re-raises the crash
+    reason ``from`` itself, which replaces its cause; its context (the exception it was raised
+    while handling) then stands in."""
     seen = {id(exc)}
-    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
-        exc = exc.__cause__
+    while not isinstance(exc, DeadLetterWriteError):
+        cause = exc.__context__ if exc.__cause__ is exc else exc.__cause__
+        if cause is None or id(cause) in seen:
+            break
+        exc = cause
         seen.add(id(exc))
     return " ".join(f"{type(exc).__name__}: {exc}".split())

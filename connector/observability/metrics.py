@@ -36,6 +36,7 @@ from sparsiflow.engine.results import BatchReport, GraphStats
 
 __all__ = [
     "DEFAULT_METRICS_PORT",
+    "GRAPH_EVENTS",
     "OTHER_GRAPH",
     "REJECT_REASONS",
     "MetricsServer",
@@ -45,6 +46,7 @@ __all__ = [
 
 DEFAULT_METRICS_PORT: Final = 9108
 OTHER_GRAPH: Final = "_other"
+GRAPH_EVENTS: Final = ("evicted", "reloaded", "dropped")
 REJECT_REASONS: Final = (*(reason.value for reason in Reason), "other")
 LATENCY_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -97,7 +99,8 @@ class WorkerMetrics:
     """All metrics of one worker, registered on ``registry``; thread-safe.
 
     Call from the worker: :meth:`record_consumed` per input record, :meth:`record_rejected` per
-    record sent to the DLQ, :meth:`record_batch` once a batch's delta and metrics events are
+    record sent to the DLQ, :meth:`record_dlq_failure` per dead-letter record the DLQ topic did
+    not take, :meth:`record_batch` once a batch's delta and metrics events are
     delivered, :meth:`record_kappa` per kappa estimate, :meth:`record_measurement_failure` per
     kappa that could not be measured, :meth:`set_consumer_lag` on each lag poll,
     :meth:`record_checkpoint` after each checkpoint, :meth:`track_in_flight` around a batch,
@@ -145,6 +148,10 @@ class WorkerMetrics:
         )
         for reason in REJECT_REASONS:
             self._rejected.labels(reason)
+        self._dlq_failures = counter(
+            "dlq_failures_total",
+            "Dead-letter records the DLQ topic did not take; the worker stops at the first.",
+        )
         self._updates = counter(
             "updates_applied_total", "Edge updates applied to G, by op.", ("graph", "op")
         )
@@ -205,6 +212,16 @@ class WorkerMetrics:
             "sparsiflow_engine", "Engine backend and mode in use.", registry=registry
         )
         self._up = gauge("worker_up", "1 while the worker runs its stream agents, else 0.")
+        self._graphs = gauge(
+            "graphs", "Graphs held, by state: resident (in memory) or parked.", ("state",)
+        )
+        self._graph_events = counter(
+            "graph_lifecycle_total",
+            "Graphs evicted to the state volume, reloaded from it, or dropped by a tombstone.",
+            ("event",),
+        )
+        for event in GRAPH_EVENTS:
+            self._graph_events.labels(event)
         gauge("worker_start_time_seconds", "Unix time the worker started.").set(clock())
 
     # --- per-record -------------------------------------------------------------------------
@@ -217,6 +234,10 @@ class WorkerMetrics:
         :class:`~sparsiflow.connector.wire.rejections.Reason` counts as ``other``."""
         label = str(reason)
         self._rejected.labels(label if label in REJECT_REASONS else "other").inc(count)
+
+    def record_dlq_failure(self) -> None:
+        """Count a dead-letter record that could not be written (the worker then stops)."""
+        self._dlq_failures.inc()
 
     # --- per-batch --------------------------------------------------------------------------
     def record_batch(
@@ -316,6 +337,15 @@ class WorkerMetrics:
     def set_worker_up(self, up: bool) -> None:
         """1 once the worker's agents run, 0 while starting or stopping (the initial value)."""
         self._up.set(1 if up else 0)
+
+    def set_graph_counts(self, resident: int, parked: int) -> None:
+        """Graphs held in memory and parked (evicted or dropped)."""
+        self._graphs.labels("resident").set(resident)
+        self._graphs.labels("parked").set(parked)
+
+    def record_graph_event(self, event: str) -> None:
+        """Count a graph ``event`` (one of :data:`GRAPH_EVENTS`)."""
+        self._graph_events.labels(event).inc()
 
     def forget_graph(self, graph: str) -> None:
         """Drop the gauges of a graph this worker no longer owns (its counters stay)."""

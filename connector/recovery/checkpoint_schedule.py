@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore, GraphCheckpoint, LogMark
-from sparsiflow.connector.stream.graphs import GraphState
+from sparsiflow.connector.stream.graphs import GraphState, ParkedGraph
 
 __all__ = ["CheckpointPolicy", "Checkpointer", "Round"]
 
@@ -74,12 +74,20 @@ class Checkpointer:
         waited = self.clock() - p.since
         return p.batches >= self.policy.every_batches or waited >= self.policy.every_seconds
 
-    def capture(self, partition: int, graphs: Sequence[GraphState], log_end: int) -> Round:
-        """A round of ``partition``: its graphs that moved on since their last checkpoint."""
+    def capture(
+        self,
+        partition: int,
+        graphs: Sequence[GraphState],
+        log_end: int,
+        parked: Sequence[ParkedGraph] = (),
+    ) -> Round:
+        """A round of ``partition``: its graphs that moved on since their last checkpoint; the
+        mark lists the ``parked`` graphs whose engine is on disk."""
         moved = tuple(s for s in graphs if s.engine.batch_number > max(s.checkpointed, 0))
         saved = tuple(sorted(s.graph for s in graphs if s.engine.batch_number > 0))
+        on_disk = tuple(sorted((p.graph, p.batch) for p in parked if p.on_disk))
         self._progress[partition] = _Progress(0, self.clock())
-        return Round(partition, moved, LogMark(partition, log_end, saved))
+        return Round(partition, moved, LogMark(partition, log_end, saved, on_disk))
 
     def write(self, round_: Round) -> int:
         """Write a captured round (graphs, then the mark); return the bytes written. Call from

@@ -7,7 +7,9 @@ Layout under ``root`` (one folder per deltas topic, so deployments never mix)::
     p<partition>/<graph>/<batch:012d>.ckpt     engine after <batch> batches + positions
     p<partition>/_log/<log_end:020d>.mark      the graphs with deltas before log_end (each has
                                                a .ckpt here); any other graph's deltas sit at
-                                               or after log_end in the delta partition
+                                               or after log_end in the delta partition; the
+                                               parked graphs, each with the batch of the .ckpt
+                                               that holds all its deltas before log_end
 
 Every file is framed: ``MAGIC``, version, header length, a JSON header, a body (the engine
 snapshot, itself checksummed) and a BLAKE2b-256 digest of all bytes before it. Files are
@@ -78,6 +80,9 @@ class LogMark:
     partition: int
     log_end: int
     graphs: tuple[str, ...] = ()
+    parked: tuple[tuple[str, int], ...] = ()
+    """Graphs evicted from memory, with the batch of the checkpoint that holds their engine:
+    none of their deltas at or after ``log_end`` comes before that batch's."""
 
 
 def _frame(header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -157,11 +162,18 @@ class CheckpointStore:
     def write_mark(self, mark: LogMark) -> int:
         """Write a log mark; prune older ones; return the bytes written."""
         header = {"kind": "mark", "partition": mark.partition, "log_end": mark.log_end}
-        data = _frame({**header, "graphs": list(mark.graphs)})
+        data = _frame({**header, "graphs": list(mark.graphs), "parked": dict(mark.parked)})
         folder = self._partition_dir(mark.partition) / _LOG_DIR
         write_atomically(folder / f"{mark.log_end:020d}.mark", data)
         self._prune(folder, "*.mark")
         return len(data)
+
+    def keep_only(self, partition: int, graph: str, batch: int) -> None:
+        """Delete the graph's checkpoints other than that of ``batch`` (a dropped graph's older,
+        larger states)."""
+        for path in (self._partition_dir(partition) / graph).glob("*.ckpt"):
+            if path.name != f"{batch:012d}.ckpt":
+                path.unlink(missing_ok=True)
 
     def _prune(self, folder: Path, pattern: str) -> None:
         for old in sorted(folder.glob(pattern), reverse=True)[self.keep :]:
@@ -203,7 +215,8 @@ class CheckpointStore:
             try:
                 header, _ = _unframe(path.read_bytes())
                 graphs = tuple(str(g) for g in header["graphs"])
-                return LogMark(int(header["partition"]), int(header["log_end"]), graphs)
+                parked = tuple((str(g), int(b)) for g, b in header.get("parked", {}).items())
+                return LogMark(int(header["partition"]), int(header["log_end"]), graphs, parked)
             except (CheckpointError, OSError, KeyError, TypeError, ValueError) as exc:
                 log.warning("skipping log mark %s: %s", path, exc)
         return None

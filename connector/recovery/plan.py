@@ -8,7 +8,9 @@ or the state volume lost something). Replay re-decodes the covered input records
 worker did (same key rule, same limits), checks each batch's update count against the delta's
 header and lets :meth:`Engine.replay` apply G's updates and H's delta without any walk. A
 delta that covers no record (``last_offset = first_offset - 1``: a quiet graph's kappa check
-entering) is replayed as a batch without updates where it stands.
+entering) is replayed as a batch without updates where it stands. A tombstone (a record
+without value) dropped its graph: it is replayed as the deletion of every edge of G, after
+which the engine is cleared, as the worker did.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.wire.delta_log import DeltaEntry
 from sparsiflow.connector.wire.deltas import DeltaLogError
 from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, assemble, decode
+from sparsiflow.connector.wire.rejections import Rejected
 from sparsiflow.engine.engine import Engine
 
 __all__ = [
@@ -163,7 +166,11 @@ def replay_partition(
         state = pending.get(record.key.decode(errors="replace")) if record.key else None
         if state is None or state.entry is None or record.offset < state.entry.first_offset:
             continue
-        decoded = decode(record.value, limits)
+        dropped = record.value is None
+        if dropped:
+            decoded: Decoded | Rejected = Decoded(state.plan.graph, state.engine.removal_batch())
+        else:
+            decoded = decode(record.value, limits)
         if not isinstance(decoded, Decoded) or decoded.graph.encode() != record.key:
             continue  # the worker rejected it to the DLQ
         while (entry := state.entry) is not None and entry.first_offset <= record.offset:
@@ -183,6 +190,8 @@ def replay_partition(
             if record.offset < entry.last_offset:
                 break
             _finish(state, entry)
+            if dropped:
+                state.engine.clear()
     for state in pending.values():
         while (tail := state.entry) is not None and tail.empty:
             _finish(state, tail)  # batches without updates after the graph's last record

@@ -5,6 +5,10 @@ the deltas topic and replayed against the input records it covers.
 The deltas topic is the truth and the state volume only a shortcut: with no checkpoint at all
 the graphs are rebuilt from the whole log, so workers with separate volumes (or none) recover
 each other's partitions too. Runs in a worker thread: the log is read with blocking calls.
+
+A graph the log mark lists as parked (evicted from memory) whose newest good checkpoint is the
+parked one stays parked unless deltas follow it: none of its deltas lie before that checkpoint's
+batch past the mark, so the log is read from the mark for it, however long ago it was parked.
 """
 
 from __future__ import annotations
@@ -84,11 +88,12 @@ class HeldGraph:
 
 @dataclass(frozen=True)
 class RecoveredGraph:
-    """A graph ready to go on: its engine and positions, and the batch of the checkpoint it
-    started from (-1: none on the volume)."""
+    """A graph ready to go on: its engine (None: parked, its engine in the checkpoint of
+    ``checkpointed``) and positions, and the batch of the checkpoint it started from (-1:
+    none on the volume)."""
 
     graph: str
-    engine: Engine
+    engine: Engine | None
     covered: Position
     delta_offset: int
     checkpointed: int
@@ -138,14 +143,16 @@ class Restorer:
         """Recover ``partition``; ``held``: its graphs still in memory, read up to
         ``held_log_end``. Raises DeltaLogError (or EngineError) when the log does not fit."""
         started = time.monotonic()
-        engines, bases, checkpointed = self._bases(partition, held)
         mark = self._store.log_mark(partition) if self._store else None
+        marked = {g: b for g, b in mark.parked if g not in held} if mark else {}
+        engines, bases, checkpointed = self._bases(partition, held, marked)
         for graph in mark.graphs if mark else ():
             bases.setdefault(graph, None)  # its checkpoints are gone: read the log from 0
+        parked = {g for g, batch in marked.items() if checkpointed.get(g) == batch}
         log_end = max(mark.log_end if mark else 0, held_log_end or 0) or None
         q = delta_partition(partition, self._delta_partitions)
         end = self._reader.end_offset(self._deltas, q)
-        start = scan_start(bases, log_end)
+        start = scan_start({g: b for g, b in bases.items() if g not in parked}, log_end)
         if start > end:
             raise DeltaLogError(
                 f"delta partition {self._deltas}[{q}] ends at {end}, before offset {start} that "
@@ -159,15 +166,27 @@ class Restorer:
                 raise
             log.warning("%s; reading delta partition %d from its start", gap, q)
             plans = plan_partition(partition, known, self._entries(q, 0, end))
+        for graph in parked:
+            if plans[graph].replay:  # reloaded, then its engine moved on before a crash
+                engines[graph] = self.reload(partition, graph, checkpointed[graph])
         graphs = self._replay(partition, plans, engines, checkpointed)
         replayed = sorted((e for p in plans.values() for e in p.replay), key=lambda e: e.log_offset)
         return RecoveredPartition(partition, graphs, end, replayed, time.monotonic() - started)
 
+    def reload(self, partition: int, graph: str, batch: int) -> Engine:
+        """The engine of a parked graph, from its checkpoint of ``batch`` (EngineError when
+        that checkpoint is gone or damaged: recovery then starts from an older one)."""
+        for ckpt in self._store.graph_checkpoints(partition, graph) if self._store else ():
+            if ckpt.batch == batch:
+                return Engine.restore(ckpt.snapshot, self._config)
+        raise EngineError(f"graph {graph!r}: its checkpoint of batch {batch} is gone")
+
     def _bases(
-        self, partition: int, held: Mapping[str, HeldGraph]
+        self, partition: int, held: Mapping[str, HeldGraph], parked: Mapping[str, int]
     ) -> tuple[dict[str, Engine], dict[str, Base | None], dict[str, int]]:
         """Per graph the newest starting state: held in memory or the newest checkpoint that
-        restores (None when a graph's checkpoints all fail)."""
+        restores (None when a graph's checkpoints all fail). The engine of a ``parked`` graph
+        whose newest good checkpoint is the parked one is not kept (restored to check it)."""
         engines = {g: h.engine for g, h in held.items()}
         bases: dict[str, Base | None] = {
             g: Base(h.engine.batch_number, h.covered, h.delta_offset) for g, h in held.items()
@@ -183,10 +202,14 @@ class Restorer:
                     log.warning("checkpoint of %r is for another graph or topic: skipped", graph)
                     continue
                 try:
-                    engines[graph] = Engine.restore(ckpt.snapshot, self._config)
+                    engine = Engine.restore(ckpt.snapshot, self._config)
                 except EngineError as exc:
                     log.warning("checkpoint %r batch %d unusable: %s", graph, ckpt.batch, exc)
                     continue
+                if parked.get(graph) == ckpt.batch:
+                    engine.close()
+                else:
+                    engines[graph] = engine
                 bases[graph] = Base(ckpt.batch, ckpt.covered, ckpt.delta_offset)
                 checkpointed[graph] = ckpt.batch
                 break
@@ -213,21 +236,22 @@ class Restorer:
         engines: dict[str, Engine],
         checkpointed: dict[str, int],
     ) -> list[RecoveredGraph]:
-        plans = {g: p for g, p in plans.items() if g in engines or p.replay}
-        for graph in plans:
+        active = {g: p for g, p in plans.items() if g in engines or p.replay}
+        for graph in active:
             if graph not in engines:
                 engines[graph] = Engine(self._config, graph_id=graph)
-        span = input_range(plans.values())
+        span = input_range(active.values())
         if span is not None:
             records = (
                 InputRecordView(r.offset, r.key, r.value)
                 for r in self._reader.read(self._input, partition, span[0], span[1] + 1)
             )
             try:
-                replay_partition(plans, engines, records, self._limits)
+                replay_partition(active, engines, records, self._limits)
             except EngineError as exc:
                 raise DeltaLogError(f"input partition {partition}: replay failed: {exc}") from exc
         return [
-            RecoveredGraph(g, engines[g], p.covered, p.delta_offset, checkpointed.get(g, -1))
+            RecoveredGraph(g, engines.get(g), p.covered, p.delta_offset, checkpointed.get(g, -1))
             for g, p in sorted(plans.items())
+            if g in active or g in checkpointed
         ]

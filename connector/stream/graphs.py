@@ -5,6 +5,10 @@ published deltas.
 A graph lives on one input partition (records are keyed by graph id); the first partition a
 graph is seen on owns it, and its records on any other partition are rejected
 (``wrong_partition``), so one engine never mixes two partitions' offsets.
+
+A graph is *resident* (its engine in memory) or *parked*: evicted after going idle (its engine
+in a checkpoint on the state volume) or dropped (an empty graph whose batch numbers go on).
+``max_graphs`` counts resident graphs; a parked graph's next record reloads it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sparsiflow.connector.wire.edge_updates import Decoded
 from sparsiflow.connector.wire.rejections import Reason, Rejected
 from sparsiflow.engine.engine import Engine
 
-__all__ = ["GraphLimits", "GraphState", "GraphTable", "Pending"]
+__all__ = ["GraphLimits", "GraphState", "GraphTable", "ParkedGraph", "Pending"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,30 @@ class GraphState:
     """Batch number of the graph's last checkpoint (-1: none)."""
     held: list[object] = field(default_factory=list)
     """Handles of repeated records inside the open batch, acknowledged with it."""
+    active_at: float = 0.0
+    """Clock reading of the graph's last record or batch (idle time starts there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedGraph:
+    """A graph held without its engine: ``batch`` batches published, input covered up to
+    ``covered``, its deltas up to ``delta_offset``. ``on_disk``: its engine is the checkpoint
+    of that batch; otherwise the graph is empty (dropped) and reloads as a new engine."""
+
+    graph: str
+    partition: int
+    batch: int
+    covered: Position
+    delta_offset: int
+    on_disk: bool
+
+    @classmethod
+    def of(cls, state: GraphState, *, on_disk: bool) -> ParkedGraph:
+        """``state``'s graph as it is now, parked."""
+        return cls(
+            state.graph, state.partition, state.engine.batch_number, state.covered,
+            state.delta_offset, on_disk,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,18 +96,26 @@ class GraphTable:
     limits: GraphLimits = field(default_factory=GraphLimits)
     clock: Callable[[], float] = time.monotonic
     _graphs: dict[str, GraphState] = field(default_factory=dict, init=False)
+    _parked: dict[str, ParkedGraph] = field(default_factory=dict, init=False)
 
-    def route(self, graph: str, partition: int) -> GraphState | Rejected:
-        """The state of ``graph`` for a record from ``partition``, or why it is refused."""
-        state = self._graphs.get(graph)
-        if state is not None:
-            if state.partition != partition:
-                return Rejected(
-                    Reason.WRONG_PARTITION,
-                    f"graph {graph!r} is held on input partition {state.partition}, "
-                    f"not {partition}: key records by graph id",
-                )
-            return state
+    def route(self, graph: str, partition: int) -> GraphState | ParkedGraph | Rejected:
+        """The state of ``graph`` for a record from ``partition`` (a parked graph's record
+        reloads it first; a new graph is created), or why it is refused."""
+        held = self.find(graph, partition)
+        return self._create(graph, partition) if held is None else held
+
+    def find(self, graph: str, partition: int) -> GraphState | ParkedGraph | Rejected | None:
+        """``graph`` as held for a record from ``partition`` (None: not held)."""
+        held = self._graphs.get(graph) or self._parked.get(graph)
+        if held is not None and held.partition != partition:
+            return Rejected(
+                Reason.WRONG_PARTITION,
+                f"graph {graph!r} is held on input partition {held.partition}, "
+                f"not {partition}: key records by graph id",
+            )
+        return held
+
+    def _create(self, graph: str, partition: int) -> GraphState | Rejected:
         if self.limits.allowed and graph not in self.limits.allowed:
             return Rejected(Reason.UNKNOWN_GRAPH, f"graph {graph!r} is not served here")
         if len(self._graphs) >= self.limits.max_graphs:
@@ -87,21 +123,44 @@ class GraphTable:
                 Reason.TOO_MANY_GRAPHS, f"this worker already holds {self.limits.max_graphs} graphs"
             )
         state = GraphState(
-            graph, partition, self.make_engine(graph), MicroBatcher(self.policy, self.clock)
-        )
+            graph, partition, self.make_engine(graph), MicroBatcher(self.policy, self.clock),
+            active_at=self.clock(),
+        )  # fmt: skip
         self._graphs[graph] = state
         return state
 
     def install(
         self, graph: str, partition: int, engine: Engine, covered: Position, delta_offset: int
     ) -> GraphState:
-        """Hold a recovered graph (replacing any state of it) and return its state."""
+        """Hold a recovered or reloaded graph (replacing any state of it) and return its state."""
+        self._parked.pop(graph, None)
         state = GraphState(
             graph, partition, engine, MicroBatcher(self.policy, self.clock),
-            covered=covered, taken=covered, delta_offset=delta_offset,
+            covered=covered, taken=covered, delta_offset=delta_offset, active_at=self.clock(),
         )  # fmt: skip
         self._graphs[graph] = state
         return state
+
+    def park(self, state: GraphState, *, on_disk: bool) -> ParkedGraph:
+        """Hold ``state``'s graph without its engine (evicted or dropped)."""
+        del self._graphs[state.graph]
+        parked = ParkedGraph.of(state, on_disk=on_disk)
+        self._parked[state.graph] = parked
+        return parked
+
+    def hold_parked(self, parked: ParkedGraph) -> None:
+        """Hold a graph recovered as parked."""
+        self._graphs.pop(parked.graph, None)
+        self._parked[parked.graph] = parked
+
+    def parked_on(self, partition: int) -> list[ParkedGraph]:
+        """The parked graphs of ``partition``."""
+        return [p for p in self._parked.values() if p.partition == partition]
+
+    @property
+    def parked(self) -> int:
+        """Number of parked graphs."""
+        return len(self._parked)
 
     def on_partition(self, partition: int) -> list[GraphState]:
         """The graphs held for ``partition``."""
@@ -114,9 +173,12 @@ class GraphTable:
         return len(self._graphs)
 
     def release(self, partitions: Iterable[int]) -> list[GraphState]:
-        """Drop and return the graphs of ``partitions`` (e.g. when they are revoked)."""
+        """Drop the graphs of ``partitions`` (e.g. when they are revoked), parked ones too;
+        return the resident ones."""
         gone = set(partitions)
         released = [s for s in self._graphs.values() if s.partition in gone]
         for state in released:
             del self._graphs[state.graph]
+        for parked in [p for p in self._parked.values() if p.partition in gone]:
+            del self._parked[parked.graph]
         return released

@@ -12,6 +12,12 @@ Partitions: before the first record of an input partition is processed its graph
 recovered (checkpoint + deltas topic, :mod:`sparsiflow.connector.recovery.restorer`); records its
 graphs' deltas already cover are repeats, acknowledged without processing. A record with more
 updates than a batch holds is split into batches of its own, each delta naming its rows.
+
+Graph lifecycle: a graph idle for ``idle_seconds`` (nothing open, nothing unpublished, no kappa
+check waiting) is evicted: checkpointed, then parked without its engine until its next record
+reloads it. A tombstone (a record without value, keyed by a graph id) drops its graph: the open
+batch is published, then a batch deleting every edge of G (its delta empties H); the graph is
+then parked empty, its batch numbers going on, so its delta log never forks.
 """
 
 from __future__ import annotations
@@ -31,13 +37,19 @@ from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer
 from sparsiflow.connector.recovery.restorer import HeldGraph, Restorer
 from sparsiflow.connector.stream.current_h import CurrentH
 from sparsiflow.connector.stream.flow import FlowControl, FlowGate
-from sparsiflow.connector.stream.graphs import GraphState, GraphTable, Pending
+from sparsiflow.connector.stream.graphs import GraphState, GraphTable, ParkedGraph, Pending
 from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.dead_letters import dlq_record
 from sparsiflow.connector.wire.delta_log import RowSpan, delta_headers, delta_partition
 from sparsiflow.connector.wire.deltas import SourceRange, encode_delta
-from sparsiflow.connector.wire.edge_updates import Decoded, DecodeLimits, assemble, decode
+from sparsiflow.connector.wire.edge_updates import (
+    Decoded,
+    DecodeLimits,
+    assemble,
+    decode,
+    is_graph_id,
+)
 from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
 
@@ -66,13 +78,15 @@ class ProcessorFailedError(RuntimeError):
 @dataclass(frozen=True)
 class OutputTopics:
     """Output topic names; the deltas topic's partition count picks each graph's partition;
-    ``current_h``: the compacted current-H topic, if written."""
+    ``current_h``: the compacted current-H topic, if written; ``dlq_max_bytes``: what the DLQ
+    topic accepts (larger dead letters go as envelopes; None: no limit)."""
 
     deltas: str
     metrics: str
     dlq: str
     delta_partitions: int = 1
     current_h: CurrentH | None = None
+    dlq_max_bytes: int | None = None
 
 
 class Processor:
@@ -92,6 +106,7 @@ class Processor:
         restorer: Restorer | None = None,
         checkpointer: Checkpointer | None = None,
         flow: tuple[FlowGate, FlowControl] | None = None,
+        idle_seconds: float = 0.0,
     ) -> None:
         self.graphs = graphs
         self._topics = topics
@@ -104,6 +119,7 @@ class Processor:
         self._restorer = restorer
         self._checkpointer = checkpointer
         self._flow = flow
+        self._idle_seconds = idle_seconds if checkpointer is not None else 0.0
         self._lock = asyncio.Lock()
         self._outbox: list[OutputRecord] = []
         self._handles: list[object] = []
@@ -123,11 +139,16 @@ class Processor:
                 self._metrics.record_consumed()
             if not await self._guarded(self._own(record.partition)):
                 return  # a partition no longer ours: its new owner reads the record again
+            if record.value is None:
+                await self._guarded(self._drop(record))
+                return
             routed = self._route(record)
             if isinstance(routed, Rejected):
                 self._reject(record, routed)
                 return
-            state, decoded = routed
+            held, decoded = routed
+            state = await self._guarded(self._reload(held))
+            state.active_at = self.graphs.clock()
             rows = len(decoded)
             first = state.taken.rows_left(record.offset, rows)
             if first >= rows:
@@ -156,6 +177,9 @@ class Processor:
                     await self._guarded(self._process(state, []))  # settle: the check enters
             if self._outbox or self._handles:
                 await self._guarded(self._deliver())
+            await self._guarded(self._evict_idle())
+            if self._metrics is not None:
+                self._metrics.set_graph_counts(len(self.graphs), self.graphs.parked)
             for partition in sorted(self._active):
                 self._throttle(partition)
                 if self._checkpointer is not None and self._checkpointer.due(partition):
@@ -200,7 +224,10 @@ class Processor:
     # --- internals --------------------------------------------------------------------------
     def _check(self) -> None:
         if self._failure is not None:
-            raise ProcessorFailedError("an earlier batch failed") from self._failure
+            failure = self._failure  # named in the message: a crash re-raised loses its cause
+            raise ProcessorFailedError(
+                f"an earlier batch failed: {type(failure).__name__}: {failure}"
+            ) from failure
 
     async def _guarded(self, work: Awaitable[T]) -> T:
         try:
@@ -226,10 +253,19 @@ class Processor:
             self._executor, restorer.recover, partition, held, self._log_end.get(partition)
         )
         checkpointed = {s.graph: s.checkpointed for s in states}
+        dropped = [p for p in self.graphs.parked_on(partition) if not p.on_disk]
         self.graphs.release([partition])
         for g in done.graphs:
+            if g.engine is None:
+                self.graphs.hold_parked(
+                    ParkedGraph(g.graph, partition, g.checkpointed, g.covered, g.delta_offset, True)
+                )
+                continue
             state = self.graphs.install(g.graph, partition, g.engine, g.covered, g.delta_offset)
             state.checkpointed = max(g.checkpointed, checkpointed.get(g.graph, -1))
+        for parked in dropped:  # held in memory only, and not read back from the log
+            if self.graphs.find(parked.graph, partition) is None:
+                self.graphs.hold_parked(parked)
         self._log_end[partition] = done.log_end
         if self._topics.current_h is not None:
             self._outbox += self._topics.current_h.replayed(done.deltas)
@@ -253,9 +289,10 @@ class Processor:
             if self._flow is not None:
                 self._flow[0].forget(partition)
         if drop:
-            for state in self.graphs.release(partitions):
+            parked = [p.graph for q in partitions for p in self.graphs.parked_on(q)]
+            for graph in [s.graph for s in self.graphs.release(partitions)] + parked:
                 if self._metrics is not None:
-                    self._metrics.forget_graph(state.graph)
+                    self._metrics.forget_graph(graph)
             for partition in partitions:
                 self._log_end.pop(partition, None)
 
@@ -266,10 +303,14 @@ class Processor:
                 await self._process(state, closed)
         await self._deliver()
 
-    async def _checkpoint(self, partition: int) -> None:
+    async def _checkpoint(self, partition: int, parking: Sequence[GraphState] = ()) -> None:
+        """A checkpoint round of ``partition``; its mark lists the parked graphs and those
+        about to be (``parking``)."""
         assert self._checkpointer is not None
+        parked = [*self.graphs.parked_on(partition)]
+        parked += [ParkedGraph.of(s, on_disk=True) for s in parking]
         round_ = self._checkpointer.capture(
-            partition, self.graphs.on_partition(partition), self._log_end.get(partition, 0)
+            partition, self.graphs.on_partition(partition), self._log_end.get(partition, 0), parked
         )
         started = time.perf_counter()
         write = self._checkpointer.write
@@ -288,7 +329,7 @@ class Processor:
         elif change == "resume":
             control.resume(partition)
 
-    def _route(self, record: InputRecord) -> tuple[GraphState, Decoded] | Rejected:
+    def _route(self, record: InputRecord) -> tuple[GraphState | ParkedGraph, Decoded] | Rejected:
         decoded = decode(record.value, self._limits)
         if isinstance(decoded, Rejected):
             return decoded
@@ -302,10 +343,111 @@ class Processor:
         return state if isinstance(state, Rejected) else (state, decoded)
 
     def _reject(self, record: InputRecord, rejected: Rejected) -> None:
-        self._outbox.append(dlq_record(self._topics.dlq, record, rejected, self._now()))
+        dlq, limit = self._topics.dlq, self._topics.dlq_max_bytes
+        self._outbox.append(dlq_record(dlq, record, rejected, self._now(), limit))
         self._handles.append(record.handle)
         if self._metrics is not None:
             self._metrics.record_rejected(rejected.reason.value)
+
+    # --- graph lifecycle ----------------------------------------------------------------------
+    async def _reload(self, held: GraphState | ParkedGraph) -> GraphState:
+        """The resident state of a graph, reloading it when parked."""
+        if isinstance(held, GraphState):
+            return held
+        if held.on_disk:
+            assert self._restorer is not None
+            engine = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._restorer.reload, held.partition, held.graph, held.batch
+            )
+        else:
+            engine = self.graphs.make_engine(held.graph)
+            engine.batch_number = held.batch
+        state = self.graphs.install(
+            held.graph, held.partition, engine, held.covered, held.delta_offset
+        )
+        state.checkpointed = held.batch if held.on_disk else -1
+        self._lifecycle("reloaded")
+        return state
+
+    async def _drop(self, record: InputRecord) -> None:
+        """A tombstone: drop the graph named by its key (nothing to do for a graph not held)."""
+        graph = (record.key or b"").decode("utf-8", "replace")
+        if record.key is None or not is_graph_id(graph):
+            shown = record.key[:80] if record.key is not None else None
+            self._reject(
+                record,
+                Rejected(
+                    Reason.BAD_GRAPH_ID,
+                    f"a record without value drops the graph named by its key; key {shown!r} "
+                    "is not a graph id",
+                ),
+            )
+            return
+        held = self.graphs.find(graph, record.partition)
+        if held is None:
+            log.info("tombstone for graph %r, which is not held: nothing to drop", graph)
+            self._handles.append(record.handle)
+            return
+        if isinstance(held, Rejected):
+            self._reject(record, held)
+            return
+        state = await self._reload(held)
+        if state.taken.rows_left(record.offset, 1):
+            self._repeat(state, record)
+            return
+        closed = state.batcher.flush()
+        if closed:
+            await self._process(state, closed)
+        state.taken = Position(record.offset + 1)
+        removal = Decoded(graph, batch=state.engine.removal_batch())
+        await self._process(state, [Pending(record, removal)])
+        state.engine.clear()
+        await self._park([state], dropped=True)
+        if self._metrics is not None:
+            self._metrics.forget_graph(graph)
+        log.warning("dropped graph %r at batch %d", graph, state.engine.batch_number)
+
+    async def _evict_idle(self) -> None:
+        """Park the graphs idle for ``idle_seconds`` (their checkpoints written first)."""
+        if self._idle_seconds <= 0:
+            return
+        now = self.graphs.clock()
+        idle = [s for s in self.graphs if self._evictable(s, now)]
+        if idle:
+            await self._park(idle, dropped=False)
+
+    def _evictable(self, state: GraphState, now: float) -> bool:
+        return (
+            now - state.active_at >= self._idle_seconds
+            and state.partition in self._active
+            and len(state.batcher) == 0
+            and not state.held
+            and state.covered.row == 0
+            and not state.engine.checking
+            and not state.engine.settle_due
+        )
+
+    async def _park(self, states: Sequence[GraphState], *, dropped: bool) -> None:
+        """Park ``states``: on disk (a checkpoint round of their partitions lists them) when
+        checkpoints are kept; a dropped graph in memory only otherwise."""
+        for partition in sorted({s.partition for s in states}):
+            parking = [s for s in states if s.partition == partition]
+            if self._checkpointer is not None:
+                await self._checkpoint(partition, parking)
+            for state in parking:
+                self.graphs.park(state, on_disk=self._checkpointer is not None)
+                state.engine.close()
+                self._lifecycle("dropped" if dropped else "evicted")
+            if dropped and self._checkpointer is not None:
+                store = self._checkpointer.store
+                for state in parking:  # a dropped graph keeps only its empty checkpoint
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor, store.keep_only, partition, state.graph, state.checkpointed
+                    )
+
+    def _lifecycle(self, event: str) -> None:
+        if self._metrics is not None:
+            self._metrics.record_graph_event(event)
 
     def _repeat(self, state: GraphState, record: InputRecord) -> None:
         """A record read again: acknowledge it once what covers it is delivered."""

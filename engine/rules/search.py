@@ -19,6 +19,7 @@ __all__ = [
     "COST_H",
     "Workspace",
     "bidirectional",
+    "heap_for",
     "new_workspace",
     "overflowed",
     "trace_path",
@@ -46,9 +47,16 @@ class Workspace(NamedTuple):
     meta: NDArray[np.int64]
 
 
-def new_workspace(nodes: int, heap: int = 4096, old: Workspace | None = None) -> Workspace:
+def heap_for(nodes: int) -> int:
+    """Initial search-heap capacity for ``nodes`` nodes (it grows x4 on overflow): small for a
+    tiny graph, so that a thousand of them do not hold 100 KB each."""
+    return min(4096, max(64, nodes))
+
+
+def new_workspace(nodes: int, heap: int | None = None, old: Workspace | None = None) -> Workspace:
     """A workspace for ``nodes`` nodes (keeping ``old``'s stamp so stale marks stay stale)."""
     n = max(nodes, 16)
+    heap = heap_for(n) if heap is None else heap
     meta = np.zeros(4, np.int64) if old is None else old.meta.copy()
     meta[_OVERFLOW] = 0
     ws = Workspace(

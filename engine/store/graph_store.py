@@ -162,8 +162,9 @@ def _capacity(deg: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def _pool_size(used: int) -> int:
-    """Pool length for ``used`` slots of blocks: 1/16 spare at the tail for moved blocks."""
-    return used + used // 16 + 1024
+    """Pool length for ``used`` slots of blocks: 1/16 spare at the tail for moved blocks (at
+    least 64 slots; the pool grows when they run out)."""
+    return used + used // 16 + 64
 
 
 def _new_pool(size: int) -> tuple[NDArray[np.int32], NDArray[np.float64]]:

@@ -1,14 +1,29 @@
 """An in-memory stand-in for the topics a worker writes and reads back, for unit tests of the
 processor and recovery without a broker: it is the processor's :class:`Sink` (records appended
-per topic and partition, offsets returned) and the restorer's :class:`LogReader`."""
+per topic and partition, offsets returned) and the restorer's :class:`LogReader`;
+:func:`log_processor` builds a processor on it."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from sparsiflow.connector.recovery.restorer import LogRecord
+from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
+from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
+from sparsiflow.connector.recovery.restorer import LogRecord, Restorer
+from sparsiflow.connector.stream.batcher import BatchPolicy
+from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
+from sparsiflow.connector.stream.processor import OutputTopics, Processor
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
+from sparsiflow.connector.wire.edge_updates import DecodeLimits
+from sparsiflow.engine.config import EngineConfig
+from sparsiflow.engine.engine import Engine
+
+INPUT = "in"
+CONFIG = EngineConfig()
 
 
 class MemLog:
@@ -51,7 +66,9 @@ class MemLog:
         pass
 
     # --- input ------------------------------------------------------------------------------
-    def append_input(self, topic: str, partition: int, key: bytes, value: bytes) -> InputRecord:
+    def append_input(
+        self, topic: str, partition: int, key: bytes, value: bytes | None
+    ) -> InputRecord:
         """Append an input record and return it as the processor receives it."""
         log = self.topics[topic][partition]
         offset = len(log)
@@ -66,3 +83,37 @@ class MemLog:
             )
             for r in self.topics[topic][partition][start:]
         ]
+
+
+def log_processor(
+    log: MemLog,
+    topics: OutputTopics,
+    state: Path | None,
+    *,
+    max_size: int,
+    every_batches: int,
+    clock: Callable[[], float] = time.monotonic,
+    max_graphs: int = 1000,
+    idle_seconds: float = 0.0,
+) -> Processor:
+    """A processor writing to and recovering from ``log`` (input topic ``in``), with
+    checkpoints under ``state`` (None: none) every ``every_batches`` batches."""
+    store = CheckpointStore(state, keep=2) if state else None
+    return Processor(
+        graphs=GraphTable(
+            lambda g: Engine(CONFIG, graph_id=g), BatchPolicy(max_size, 3600.0),
+            GraphLimits(max_graphs=max_graphs), clock,
+        ),
+        topics=topics,
+        sink=log,
+        ack=log.ack,
+        executor=ThreadPoolExecutor(1),
+        restorer=Restorer(
+            reader=log, store=store, input_topic=INPUT, deltas_topic=topics.deltas,
+            delta_partitions=topics.delta_partitions, config=CONFIG, limits=DecodeLimits(),
+        ),
+        checkpointer=None if store is None else Checkpointer(
+            store, CheckpointPolicy(every_batches, 3600.0), INPUT, clock
+        ),
+        idle_seconds=idle_seconds,
+    )  # fmt: skip

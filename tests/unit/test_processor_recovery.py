@@ -8,55 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import random
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
 import pytest
-from memlog import MemLog
+from memlog import INPUT, MemLog, log_processor
 
 from sparsiflow.connector.downstream.client import SparsifierState
 from sparsiflow.connector.downstream.materialize import EdgeMap
-from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
-from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
-from sparsiflow.connector.recovery.restorer import Restorer
-from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.current_h import CurrentH
-from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
 from sparsiflow.connector.stream.records import InputRecord
 from sparsiflow.connector.wire.deltas import decode_delta
-from sparsiflow.connector.wire.edge_updates import DecodeLimits, encode_records
+from sparsiflow.connector.wire.edge_updates import encode_records
 from sparsiflow.connector.wire.edges import decode_edge_record
-from sparsiflow.engine.config import EngineConfig
-from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.workloads.families import power_law
 from sparsiflow.workloads.streams import update_stream
 
-INPUT = "in"
 TOPICS = OutputTopics("deltas", "metrics", "dlq", 2, CurrentH("edges", 2, 2))
-CONFIG = EngineConfig()
 
 
 def make(log: MemLog, state: Path | None, max_size: int = 60) -> Processor:
-    store = CheckpointStore(state, keep=2) if state else None
-    return Processor(
-        graphs=GraphTable(
-            lambda g: Engine(CONFIG, graph_id=g), BatchPolicy(max_size, 3600.0), GraphLimits()
-        ),
-        topics=TOPICS,
-        sink=log,
-        ack=log.ack,
-        executor=ThreadPoolExecutor(1),
-        restorer=Restorer(
-            reader=log, store=store, input_topic=INPUT, deltas_topic="deltas",
-            delta_partitions=2, config=CONFIG, limits=DecodeLimits(),
-        ),
-        checkpointer=None if store is None else Checkpointer(
-            store, CheckpointPolicy(3, 3600.0), INPUT
-        ),
-    )  # fmt: skip
+    return log_processor(log, TOPICS, state, max_size=max_size, every_batches=3)
 
 
 def streams(log: MemLog) -> tuple[list[InputRecord], dict[str, EdgeMap]]:
