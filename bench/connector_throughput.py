@@ -2,6 +2,7 @@
 
     python -m bench.connector_throughput [--bootstrap-servers HOST:PORT] [--nodes 131072]
         [--single-updates 200000] [--latency-seconds 20] [--mode default] [--out FILE]
+        [--engine KEY=VALUE ...] [--worker KEY=VALUE ...]  (e.g. --worker transactions=false)
 
 For each record form (batch-form records of 1000 updates, single-update records):
 - sustained: the worker is warmed up (JIT, first batch) on a small graph, then a backlog of a
@@ -96,9 +97,10 @@ def _phase(
     warm: UpdateBatch,
     engine: dict[str, str],
     rate: float | None,
+    worker_settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     topics = _topics()
-    settings = {f"engine_{k}": v for k, v in engine.items()}
+    settings = {f"engine_{k}": v for k, v in engine.items()} | (worker_settings or {})
     group = f"bench-{uuid.uuid4().hex[:6]}"
     env = worker_env(conf["bootstrap.servers"], topics, group, topic_partitions="1", **settings)
     with WorkerProcess(env, workdir / f"worker-{topics['input']}.log") as worker:
@@ -162,8 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         "--engine", action="append", default=[], metavar="KEY=VALUE",
         help="more engine settings, e.g. walkers=64 (SPARSIFLOW_ENGINE_WALKERS)",
     )  # fmt: skip
+    parser.add_argument(
+        "--worker", action="append", default=[], metavar="KEY=VALUE",
+        help="more worker settings, e.g. transactions=false (SPARSIFLOW_TRANSACTIONS)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    worker = dict(item.split("=", 1) for item in args.worker)
     engine = dict(item.split("=", 1) for item in args.engine) | {"mode": args.mode}
     stream = update_stream(delaunay(args.nodes, seed=1), 0.25, 0.01, seed=1)
     full = UpdateBatch.concat(
@@ -186,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     try:
         for form, updates in (("batch", full), ("single", full.slice(0, args.single_updates))):
-            sustained = _phase(conf, workdir, form, updates, warm, engine, None)
+            sustained = _phase(conf, workdir, form, updates, warm, engine, None, worker)
             rate = sustained["updates_per_s"] / 2
             timed = updates.slice(0, int(rate * args.latency_seconds))
-            latency = _phase(conf, workdir, form, timed, warm, engine, rate)
+            latency = _phase(conf, workdir, form, timed, warm, engine, rate, worker)
             results[form] = {
                 "records_updates": PER_RECORD if form == "batch" else 1,
                 "sustained": sustained,

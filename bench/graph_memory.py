@@ -67,7 +67,7 @@ def measure(bootstrap: str, graphs: int, idle_seconds: float, folder: Path) -> d
         worker.wait_until(lambda: _scrape(url).get("sparsiflow_worker_up") == 1, 120, "start")
         time.sleep(2.0)
         start = _scrape(url)[rss]
-        producer = Producer({"bootstrap.servers": bootstrap})
+        producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
         for i in range(graphs):
             graph = f"tiny-{i}"
             value = orjson.dumps({"graph": graph, "op": "insert", "u": 0, "v": 1, "w": 1.0})

@@ -173,7 +173,12 @@ def _follow(
     from confluent_kafka import Consumer
 
     consumer = Consumer(
-        {**conf, "group.id": f"demo-follow-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest"}
+        {
+            **conf,
+            "group.id": f"demo-follow-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",  # the worker's outputs are transactional
+        }
     )
     consumer.subscribe([topics["deltas"], topics["metrics"]])
     covered, shown, deadline = -1, 0.0, time.monotonic() + timeout

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sparsiflow.connector.stream.ownership import Partitioner
 from sparsiflow.connector.wire.edge_updates import MAX_RECORD_UPDATES, DecodeLimits, is_graph_id
 from sparsiflow.engine.config import Backend, EngineConfig, Mode
 
@@ -68,7 +69,11 @@ class KafkaSettings(BaseSettings):
 
 class TopicSettings(BaseSettings):
     """Topic names (``SPARSIFLOW_INPUT_TOPIC``, ...) and how missing ones are created.
-    ``edges_topic``: the compacted current-H topic (empty: not written)."""
+    ``edges_topic``: the compacted current-H topic (empty: not written). ``partitioner``
+    (``SPARSIFLOW_PARTITIONER``): the input topic's producers' partitioner, which decides the
+    partition owning each graph: ``murmur2`` (Kafka's Java default, librdkafka's
+    ``murmur2_random``, ``sparsiflow produce``) or ``crc32`` (librdkafka's default,
+    ``consistent_random``)."""
 
     model_config = _config("SPARSIFLOW_")
 
@@ -79,6 +84,7 @@ class TopicSettings(BaseSettings):
     edges_topic: str = "sparsiflow.sparsifier-edges"
     topic_partitions: int = Field(6, ge=1, le=10_000)
     topic_replication_factor: int = Field(1, ge=1, le=16)
+    partitioner: Partitioner = "murmur2"
 
 
 class BatchSettings(BaseSettings):
@@ -155,7 +161,11 @@ class WorkerSettings(BaseSettings):
     ``session_timeout``: seconds
     before the group gives a silent worker's partitions to others. ``buffer_records``: records
     fetched ahead per partition. ``pause_pending_updates``: pause fetching a partition while this
-    many of its updates wait in open batches (resumed at half).
+    many of its updates wait in open batches (resumed at half). ``transactions``
+    (``SPARSIFLOW_TRANSACTIONS``, default true): publish each batch's delta, metrics event and
+    current-H records in one Kafka transaction of the input partition's only writer (see
+    :mod:`sparsiflow.connector.kafka.transactions`); false: the old path, where a worker frozen
+    past the session timeout may publish a delta its partition's new owner also computes.
     """
 
     model_config = _config("SPARSIFLOW_")
@@ -169,6 +179,7 @@ class WorkerSettings(BaseSettings):
     session_timeout: float = Field(60.0, ge=1, le=3600)
     buffer_records: int = Field(4096, ge=1)
     pause_pending_updates: int = Field(1_000_000, ge=2)
+    transactions: bool = True
 
     @field_validator("allowed_graphs", mode="before")
     @classmethod

@@ -7,9 +7,11 @@ Test helper (importable from every test: ``tests/`` is on ``sys.path`` through i
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from confluent_kafka import Producer
 
 from sparsiflow.connector.downstream.materialize import EdgeMap, materialize
 from sparsiflow.connector.kafka.topic_reader import read_topic
+from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 from sparsiflow.connector.observability.kappa import dense_pair
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.wire.deltas import decode_delta
@@ -26,6 +29,7 @@ from sparsiflow.connector.wire.edge_updates import encode_records
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.workloads.families import grid_circuit, power_law
 from sparsiflow.workloads.streams import update_stream
 
 __all__ = [
@@ -117,7 +121,7 @@ class Feeder(threading.Thread):
     def run(self) -> None:
         producer = Producer(
             {"bootstrap.servers": self.bootstrap, "message.max.bytes": 16 * 2**20,
-             "enable.idempotence": True, "linger.ms": 5}
+             "enable.idempotence": True, "linger.ms": 5, "partitioner": "murmur2_random"}
         )  # fmt: skip
 
         def done(err: Any, msg: Any, i: int) -> None:
@@ -161,7 +165,13 @@ class DeltaLog:
 def send_keyed(bootstrap: str, topic: str, key: str, values: list[bytes]) -> int:
     """Produce ``values`` in order, keyed by ``key`` (a graph id); the last offset."""
     last: list[int] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",
+        }
+    )
     for value in values:
         producer.produce(
             topic, value, key.encode(), on_delivery=lambda e, m: last.append(m.offset())
@@ -226,3 +236,56 @@ def check_final_state(
         assert components(dense_g)[0] == components(dense_h)[0]
         assert len(h) < len(g)
     return log
+
+
+# --- two workers' worth of setup, shared by the reliability and fencing tests ----------------
+KINDS = ("input", "deltas", "metrics", "dlq")
+RECOVERED = re.compile(rb"recovered input partition (\d+): .* in ([0-9.]+)s")
+
+
+def two_partition_topics(
+    unique_name: Callable[[str], str], create_topic: Callable[..., str]
+) -> dict[str, str]:
+    """A worker's topic names; the input topic created with 2 partitions."""
+    names = {kind: unique_name(kind) for kind in KINDS}
+    create_topic(names["input"], partitions=2)
+    return names
+
+
+def reliability_env(
+    bootstrap: str, topics: dict[str, str], group: str, state: Path, wait: str = "0.2"
+) -> dict[str, str]:
+    """A worker with small batches, frequent checkpoints and a 6 s session timeout."""
+    return worker_env(
+        bootstrap, topics, group,
+        batch_max_size="2000", batch_max_wait=wait, state_dir=str(state),
+        checkpoint_every_batches="4", checkpoint_keep="2", session_timeout="6",
+        topic_partitions="2",
+    )  # fmt: skip
+
+
+def recoveries(worker: WorkerProcess, since: int = 0) -> list[tuple[int, float]]:
+    """(partition, seconds) of each recovery logged after byte ``since`` of the log."""
+    text = worker.log.read_bytes()[since:] if worker.log.exists() else b""
+    return [(int(p), float(s)) for p, s in RECOVERED.findall(text)]
+
+
+def covered(bootstrap: str, topics: dict[str, str], last: dict[int, int]) -> Callable[[], bool]:
+    """Whether the deltas cover every partition's last input offset (graph ids end in
+    ``.<partition>``)."""
+
+    def check() -> bool:
+        reached = read_delta_log(bootstrap, topics["deltas"]).last_offset
+        by_partition = {int(g.rsplit(".", 1)[1]): o for g, o in reached.items()}
+        return all(by_partition.get(p, -1) >= o for p, o in last.items())
+
+    return check
+
+
+def two_streams(scale: int, huge: int = 0) -> list[Stream]:
+    """Two graphs, ``g1.0`` on input partition 0 and ``g.1`` on partition 1 (where their ids
+    hash to)."""
+    return [
+        make_stream("g1.0", 0, grid_circuit(2 * scale, seed=3), 3, 500, huge),
+        make_stream("g.1", 1, power_law(scale, seed=4), 4, 500, huge),
+    ]

@@ -1,6 +1,7 @@
 """Rebuild a graph's sparsifier H from the output topics (and G from the input topic): what
 ``sparsiflow materialize`` does, on the client library (:mod:`.client`) every downstream
-consumer uses."""
+consumer uses. G is rebuilt from the records the worker accepts: those on the partition the
+graph's id hashes to under the producers' partitioner (``SPARSIFLOW_PARTITIONER``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparsiflow.connector.downstream.client import EdgeMap, SparsifierClient, SparsifierState
-from sparsiflow.connector.kafka.topic_reader import MissingTopicError, read_topic
+from sparsiflow.connector.kafka.topic_reader import MissingTopicError, read_topic, topic_partitions
+from sparsiflow.connector.stream.ownership import Partitioner, key_partition
 from sparsiflow.connector.wire.edge_updates import Decoded, decode
 
 __all__ = ["EdgeMap", "Materialized", "materialize"]
@@ -40,10 +42,12 @@ def materialize(
     edges_topic: str | None = None,
     until_idle: float | None = None,
     progress: Callable[[str], None] | None = None,
+    partitioner: Partitioner = "murmur2",
 ) -> Materialized:
     """H of ``graph`` from ``deltas_topic`` (loaded from the compacted ``edges_topic`` first
     when given and present, else every delta from the start), and G from ``input_topic`` when
-    given."""
+    given: its records on the partition ``graph`` hashes to under ``partitioner``, the worker's
+    rule (records elsewhere went to the DLQ as ``wrong_partition``)."""
     out = Materialized(graph)
     client = SparsifierClient(config, graph, deltas_topic, edges_topic, out)
     if edges_topic is not None:
@@ -59,16 +63,13 @@ def materialize(
     key = graph.encode()
     if input_topic is not None:
         out.input = EdgeMap()
-        owner: int | None = None
-        for msg in read_topic(config, input_topic, until_idle):
-            if msg.key() != key:
+        owner = key_partition(key, topic_partitions(config, input_topic), partitioner)
+        for msg in read_topic(config, input_topic, until_idle, start={owner: -1}):
+            if msg.key() != key or msg.partition() != owner:  # the worker's ownership rule
                 continue
             dropped = msg.value() is None  # a tombstone: the worker dropped the graph here
             decoded = None if dropped else decode(msg.value())
             if not dropped and (not isinstance(decoded, Decoded) or decoded.graph != graph):
-                continue
-            owner = msg.partition() if owner is None else owner
-            if msg.partition() != owner:  # the worker's rule: a graph lives on one partition
                 continue
             if isinstance(decoded, Decoded):
                 out.input.apply_updates(decoded.updates)

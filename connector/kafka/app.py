@@ -23,7 +23,7 @@ import faust
 from faust.types import TP
 from mode.supervisors import CrashingSupervisor
 
-from sparsiflow.connector.kafka.assembly import build_processor
+from sparsiflow.connector.kafka.assembly import build_processor, heartbeat_interval
 from sparsiflow.connector.kafka.topics import MAX_OUTPUT_BYTES
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.observability.progress import ProgressLog
@@ -35,6 +35,9 @@ __all__ = ["LAG_SECONDS", "create_app"]
 
 LAG_SECONDS = 5.0
 """Interval of the consumer-lag gauge's updates."""
+
+PULSE_SECONDS = 0.1
+"""Interval of the processor's pulse (its check that the process was not frozen)."""
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +131,13 @@ def create_app(
     edge_partitions: int = 0,
     dlq_max_bytes: int | None = None,
     progress: ProgressLog | None = None,
+    input_partitions: int = 0,
 ) -> faust.App:
     """The worker's Faust app for ``settings``; the deltas topic has ``delta_partitions``, the
     current-H topic ``edge_partitions`` (0: not written); the DLQ topic accepts
     ``dlq_max_bytes`` (None: no limit); ``progress`` gets the ready line after each assignment
-    and writes progress lines while the worker runs."""
+    and writes progress lines while the worker runs; ``input_partitions``: the input topic's
+    partition count, which decides the partition owning each graph (0: the first one seen)."""
     configs = client_configs(settings.kafka)
     topics, worker = settings.topics, settings.worker
     app = faust.App(
@@ -144,7 +149,7 @@ def create_app(
         producer_max_request_size=MAX_OUTPUT_BYTES,
         broker_commit_interval=1.0,
         broker_session_timeout=worker.session_timeout,
-        broker_heartbeat_interval=min(3.0, worker.session_timeout / 4),
+        broker_heartbeat_interval=heartbeat_interval(worker.session_timeout),
         broker_rebalance_timeout=max(60.0, worker.session_timeout),
         stream_buffer_maxsize=worker.buffer_records,
         web_enabled=False,
@@ -167,6 +172,7 @@ def create_app(
         delta_partitions=delta_partitions,
         edge_partitions=edge_partitions,
         dlq_max_bytes=dlq_max_bytes,
+        input_partitions=input_partitions,
     )
     tick_seconds = min(0.05, settings.batch.max_wait / 4)
 
@@ -193,6 +199,12 @@ def create_app(
         finally:
             if metrics is not None:
                 metrics.set_worker_up(False)
+
+    async def pulse() -> None:
+        """Lets the processor notice that the process was frozen (see Processor.pulse)."""
+        while True:
+            await asyncio.sleep(PULSE_SECONDS)
+            processor.pulse()
 
     async def export_lag() -> None:
         """Every few seconds: records between the read position and the end, per partition."""
@@ -246,6 +258,7 @@ def create_app(
         signal.connect(cast(Any, receiver))  # mode types receivers too narrowly
     app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
     app.task(tick)
+    app.task(pulse)
     app.task(export_lag)
     app.task(log_progress)
     return app

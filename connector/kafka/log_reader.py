@@ -15,8 +15,12 @@ __all__ = ["KafkaLogReader", "high_watermark"]
 
 
 def high_watermark(consumer: Any, topic: str, partition: int, timeout: float) -> int:
-    """The partition's high watermark (the next offset) read by a confluent-kafka consumer,
-    retrying for up to ``timeout`` seconds while a new topic's leader is being elected."""
+    """The partition's end read by a confluent-kafka consumer, retrying for up to ``timeout``
+    seconds while a new topic's leader is being elected: for a ``read_committed`` consumer
+    (librdkafka's default) its last stable offset, below any open transaction; else its high
+    watermark (the next offset). Either may follow a transaction marker rather than a record:
+    a reader knows it reached the end by ``_PARTITION_EOF`` (its position then equals it),
+    not by the offset of a record."""
     from confluent_kafka import KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
@@ -48,6 +52,7 @@ class KafkaLogReader:
         }
         self._timeout = timeout
         self._consumer: Any = None
+        self._uncommitted: Any = None
 
     def _client(self) -> Any:
         if self._consumer is None:
@@ -57,8 +62,27 @@ class KafkaLogReader:
         return self._consumer
 
     def end_offset(self, topic: str, partition: int) -> int:
-        """High watermark, retrying while a new topic's leader is being elected."""
-        return high_watermark(self._client(), topic, partition, self._timeout)
+        """Where the partition's committed records end, retrying while a new topic's leader is
+        being elected: its last stable offset (what a ``read_committed`` consumer reads to),
+        once that has reached the high watermark seen first. Transactions open then (another
+        input partition's writer sharing the delta partition; a frozen one's is aborted by
+        the broker after its transaction timeout) are waited for: a record committed after
+        their start lies above the last stable offset until they end."""
+        high = high_watermark(self._watermarks(), topic, partition, self._timeout)
+        deadline = time.monotonic() + self._timeout
+        while True:
+            stable = high_watermark(self._client(), topic, partition, self._timeout)
+            if stable >= high or time.monotonic() > deadline:
+                return stable
+            time.sleep(0.05)
+
+    def _watermarks(self) -> Any:
+        """A ``read_uncommitted`` consumer: its high watermark is the log's end."""
+        if self._uncommitted is None:
+            from confluent_kafka import Consumer
+
+            self._uncommitted = Consumer({**self._config, "isolation.level": "read_uncommitted"})
+        return self._uncommitted
 
     def start_offset(self, topic: str, partition: int) -> int:
         """Low watermark: the first offset still in the log."""
@@ -106,6 +130,7 @@ class KafkaLogReader:
 
     def close(self) -> None:
         """Close the consumer (if one was opened)."""
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        for consumer in (self._consumer, self._uncommitted):
+            if consumer is not None:
+                consumer.close()
+        self._consumer = self._uncommitted = None

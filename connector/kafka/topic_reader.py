@@ -10,7 +10,7 @@ from typing import Any
 
 from sparsiflow.connector.kafka.log_reader import high_watermark
 
-__all__ = ["MissingTopicError", "read_topic"]
+__all__ = ["MissingTopicError", "read_topic", "topic_partitions"]
 
 
 class MissingTopicError(RuntimeError):
@@ -18,6 +18,16 @@ class MissingTopicError(RuntimeError):
 
 
 _BATCH = 10_000  # records fetched from the client's queue per call
+
+
+def topic_partitions(config: dict[str, Any], topic: str) -> int:
+    """Partitions of ``topic`` (MissingTopicError when it does not exist)."""
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient(config).list_topics(topic, timeout=30).topics[topic]
+    if meta.error is not None:
+        raise MissingTopicError(f"topic {topic!r}: {meta.error}")
+    return len(meta.partitions)
 
 
 def read_topic(
@@ -30,8 +40,11 @@ def read_topic(
     """Records of ``topic``, partition by partition in order: of the partitions in ``start``
     from their given offsets, else of every partition from its start.
 
-    Stops at the end offsets seen when it starts, or, with ``until_idle``, once no record came
-    for that many seconds after reaching them. Raises MissingTopicError for a missing topic.
+    Reads committed records only (the outputs are written in transactions). Stops at the end
+    offsets seen when it starts (the last stable offsets: a transaction marker may be the last
+    offset, so a partition's end is known by its end-of-partition event), or, with
+    ``until_idle``, once no record came for that many seconds after reaching them. Raises
+    MissingTopicError for a missing topic.
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -42,6 +55,7 @@ def read_topic(
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "fetch.queue.backoff.ms": 10,  # the default (1 s) stalls whenever the queue fills
+            "isolation.level": "read_committed",  # the workers' outputs are transactional
         }
     )
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 
+from sparsiflow.connector.kafka.transactions import PartitionTakenOverError
 from sparsiflow.connector.settings import Settings
+from sparsiflow.connector.stream.processor import WorkerPausedError
 from sparsiflow.connector.wire.dead_letters import MIN_DLQ_BYTES, DeadLetterWriteError
 
 __all__ = ["run_worker"]
@@ -55,6 +57,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         metrics,
         partition_count(configs, topics.edges_topic) if topics.edges_topic else 0,
         dlq_max_bytes=dlq_bytes,
+        input_partitions=partition_count(configs, topics.input_topic),
         progress=ProgressLog(
             settings.worker.group_id,
             topics.input_topic,
@@ -96,11 +99,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
 
 def _reason(exc: BaseException) -> str:
     """The root cause of a crash, in one line; a dead-letter write failure is its own reason
-    (its message names the topic and the cause). Cause chains may loop: mode re-raises the crash
-    reason ``from`` itself, which replaces its cause; its context (the exception it was raised
-    while handling) then stands in."""
+    (its message names the topic and the cause), and so is a partition taken over by another
+    worker (this one's transactional producer was fenced, or it was paused too long to take
+    one). Cause chains may loop: mode
+    re-raises the crash reason ``from`` itself, which replaces its cause; its context (the
+    exception it was raised while handling) then stands in."""
     seen = {id(exc)}
-    while not isinstance(exc, DeadLetterWriteError):
+    while not isinstance(exc, DeadLetterWriteError | PartitionTakenOverError | WorkerPausedError):
         cause = exc.__context__ if exc.__cause__ is exc else exc.__cause__
         if cause is None or id(cause) in seen:
             break

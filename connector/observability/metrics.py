@@ -213,8 +213,13 @@ class WorkerMetrics:
         )
         self._up = gauge("worker_up", "1 while the worker runs its stream agents, else 0.")
         self._graphs = gauge(
-            "graphs", "Graphs held, by state: resident (in memory) or parked.", ("state",)
+            "graphs",
+            "Graphs held, by state: resident (in memory), parked, or quarantined (their delta "
+            "log contradicts itself: records set aside to the DLQ).",
+            ("state",),
         )
+        for state in ("resident", "parked", "quarantined"):
+            self._graphs.labels(state)
         self._graph_events = counter(
             "graph_lifecycle_total",
             "Graphs evicted to the state volume, reloaded from it, or dropped by a tombstone.",
@@ -338,10 +343,12 @@ class WorkerMetrics:
         """1 once the worker's agents run, 0 while starting or stopping (the initial value)."""
         self._up.set(1 if up else 0)
 
-    def set_graph_counts(self, resident: int, parked: int) -> None:
-        """Graphs held in memory and parked (evicted or dropped)."""
+    def set_graph_counts(self, resident: int, parked: int, quarantined: int = 0) -> None:
+        """Graphs held in memory, parked (evicted or dropped) and quarantined (a contradictory
+        delta log: not published, their records dead-lettered)."""
         self._graphs.labels("resident").set(resident)
         self._graphs.labels("parked").set(parked)
+        self._graphs.labels("quarantined").set(quarantined)
 
     def record_graph_event(self, event: str) -> None:
         """Count a graph ``event`` (one of :data:`GRAPH_EVENTS`)."""

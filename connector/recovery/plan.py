@@ -4,13 +4,18 @@ log; then replay the planned deltas against the input records they cover.
 
 Planning takes, per graph, the published deltas after its starting batch in batch order; a
 repeated (graph, batch) must carry the same content, and a missing batch is an error (the log
-or the state volume lost something). Replay re-decodes the covered input records exactly as the
+or the state volume lost something). A (graph, batch) published with two different contents
+is a contradiction of that graph's log only: the graph's plan is marked ``conflict`` (the
+worker quarantines it: nothing of it is replayed or published) and the partition's other
+graphs go on. Replay re-decodes the covered input records exactly as the
 worker did (same key rule, same limits), checks each batch's update count against the delta's
 header and lets :meth:`Engine.replay` apply G's updates and H's delta without any walk. A
 delta that covers no record (``last_offset = first_offset - 1``: a quiet graph's kappa check
 entering) is replayed as a batch without updates where it stands. A tombstone (a record
 without value) dropped its graph: it is replayed as the deletion of every edge of G, after
-which the engine is cleared, as the worker did.
+which the engine is cleared, as the worker did. Records the worker rejected are skipped: a
+record of a graph without a plan here (a graph of another partition: ``wrong_partition``), and
+one that does not decode or whose key is not its graph id.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ class GraphPlan:
     graph: str
     base: Base
     replay: list[DeltaEntry] = field(default_factory=list)
+    conflict: str | None = None
+    """Why the graph's log contradicts itself (None: it does not); such a plan is not run."""
 
     @property
     def batch(self) -> int:
@@ -97,19 +104,24 @@ def plan_partition(
     partition: int, bases: Mapping[str, Base], entries: Iterable[DeltaEntry]
 ) -> dict[str, GraphPlan]:
     """Plans for the graphs of ``partition``: those with a base and those first seen among
-    ``entries`` (deltas of the delta partition in log order; other partitions' are ignored)."""
+    ``entries`` (deltas of the delta partition in log order; other partitions' are ignored).
+    A graph with two contents for one batch gets a plan with ``conflict`` set (its later
+    entries are ignored)."""
     plans = {graph: GraphPlan(graph, base) for graph, base in bases.items()}
-    seen: dict[tuple[str, int], bytes] = {}
+    seen: dict[tuple[str, int], tuple[bytes, int]] = {}
     for entry in entries:
         if entry.partition != partition:
             continue
         plan = plans.setdefault(entry.graph, GraphPlan(entry.graph, EMPTY))
+        if plan.conflict is not None:
+            continue
         key = (entry.graph, entry.batch)
         if entry.batch < plan.batch:
-            if key in seen and seen[key] != entry.content:
-                raise DeltaLogError(
-                    f"graph {entry.graph!r}: batch {entry.batch} published twice with "
-                    f"different content (log offsets up to {entry.log_offset})"
+            first = seen.get(key)
+            if first is not None and first[0] != entry.content:
+                plan.conflict = (
+                    f"batch {entry.batch} published twice with different content (log "
+                    f"offsets {first[1]} and {entry.log_offset})"
                 )
             continue
         if entry.batch > plan.batch:
@@ -119,7 +131,7 @@ def plan_partition(
                 f"graph {entry.graph!r}: batch {entry.batch} starts at {tuple(entry.start)}, "
                 f"before {tuple(plan.covered)} which earlier batches already cover"
             )
-        seen[key] = entry.content
+        seen[key] = (entry.content, entry.log_offset)
         plan.replay.append(entry)
     return plans
 

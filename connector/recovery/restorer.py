@@ -9,6 +9,11 @@ each other's partitions too. Runs in a worker thread: the log is read with block
 A graph the log mark lists as parked (evicted from memory) whose newest good checkpoint is the
 parked one stays parked unless deltas follow it: none of its deltas lie before that checkpoint's
 batch past the mark, so the log is read from the mark for it, however long ago it was parked.
+
+A graph whose log contradicts itself (two contents for one batch), or, with an ownership rule,
+whose deltas on this partition were written though the partition does not own it (the input
+topic's partition count or the partitioner changed), is returned *quarantined*: without an
+engine, nothing of it replayed, so the partition's other graphs go on.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from sparsiflow.connector.recovery.plan import (
     replay_partition,
     scan_start,
 )
+from sparsiflow.connector.stream.ownership import Ownership
 from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import Headers
 from sparsiflow.connector.wire.delta_log import DeltaEntry, delta_partition, parse_delta
@@ -90,13 +96,15 @@ class HeldGraph:
 class RecoveredGraph:
     """A graph ready to go on: its engine (None: parked, its engine in the checkpoint of
     ``checkpointed``) and positions, and the batch of the checkpoint it started from (-1:
-    none on the volume)."""
+    none on the volume). ``quarantined``: why the graph cannot go on (its engine is None
+    then, and it is not parked)."""
 
     graph: str
     engine: Engine | None
     covered: Position
     delta_offset: int
     checkpointed: int
+    quarantined: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,10 @@ class Restorer:
         delta_partitions: int,
         config: EngineConfig,
         limits: DecodeLimits,
+        ownership: Ownership | None = None,
     ) -> None:
         self._reader = reader
+        self._ownership = ownership
         self._store = store
         self._input = input_topic
         self._deltas = deltas_topic
@@ -166,12 +176,44 @@ class Restorer:
                 raise
             log.warning("%s; reading delta partition %d from its start", gap, q)
             plans = plan_partition(partition, known, self._entries(q, 0, end))
+        self._check_owners(partition, plans)
         for graph in parked:
-            if plans[graph].replay:  # reloaded, then its engine moved on before a crash
+            plan = plans[graph]
+            if plan.replay and plan.conflict is None:  # reloaded, then moved on before a crash
                 engines[graph] = self.reload(partition, graph, checkpointed[graph])
+        quarantined = {g: p for g, p in plans.items() if p.conflict is not None}
+        for graph in quarantined:
+            del plans[graph]
+            engine = engines.pop(graph, None)
+            if engine is not None and graph not in held:
+                engine.close()
         graphs = self._replay(partition, plans, engines, checkpointed)
+        graphs += [
+            RecoveredGraph(g, None, p.base.covered, p.base.delta_offset, -1, p.conflict)
+            for g, p in sorted(quarantined.items())
+        ]
         replayed = sorted((e for p in plans.values() for e in p.replay), key=lambda e: e.log_offset)
         return RecoveredPartition(partition, graphs, end, replayed, time.monotonic() - started)
+
+    def _check_owners(self, partition: int, plans: Mapping[str, GraphPlan]) -> None:
+        """Mark the plans of graphs ``partition`` does not own as conflicting."""
+        if self._ownership is None:
+            return
+        for graph, plan in plans.items():
+            owner = self._ownership.owner(graph)
+            if owner != partition and plan.conflict is None:
+                plan.conflict = (
+                    f"its deltas were written from input partition {partition}, but its key "
+                    f"hashes to partition {owner} ({self._ownership.partitioner} over "
+                    f"{self._ownership.partitions} partitions): were the input topic's "
+                    "partitions or SPARSIFLOW_PARTITIONER changed?"
+                )
+
+    def committed_end(self, partition: int) -> int:
+        """Where the committed records of ``partition``'s delta partition end now (past the
+        commit marker of its last transaction)."""
+        q = delta_partition(partition, self._delta_partitions)
+        return self._reader.end_offset(self._deltas, q)
 
     def reload(self, partition: int, graph: str, batch: int) -> Engine:
         """The engine of a parked graph, from its checkpoint of ``batch`` (EngineError when

@@ -2,9 +2,15 @@
 engine, open micro-batch, and how far its input is taken into batches and covered by
 published deltas.
 
-A graph lives on one input partition (records are keyed by graph id); the first partition a
-graph is seen on owns it, and its records on any other partition are rejected
-(``wrong_partition``), so one engine never mixes two partitions' offsets.
+A graph lives on one input partition (records are keyed by graph id): the partition its id
+hashes to under the producers' partitioner (:mod:`.ownership`), the same in every worker, so
+its delta log has one writer; its records on any other partition are rejected
+(``wrong_partition``) before any state is created. (Without an ownership rule, as in tests,
+the first partition a graph is seen on owns it.)
+
+A graph whose delta log was found contradictory in recovery (two contents for one batch) is
+*quarantined*: held without an engine, its records rejected (``conflicting_log``) so nothing is
+lost and the partition's other graphs go on.
 
 A graph is *resident* (its engine in memory) or *parked*: evicted after going idle (its engine
 in a checkpoint on the state volume) or dropped (an empty graph whose batch numbers go on).
@@ -18,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sparsiflow.connector.stream.batcher import BatchPolicy, MicroBatcher
+from sparsiflow.connector.stream.ownership import Ownership
 from sparsiflow.connector.stream.positions import Position
 from sparsiflow.connector.stream.records import InputRecord
 from sparsiflow.connector.wire.edge_updates import Decoded
@@ -95,8 +102,11 @@ class GraphTable:
     policy: BatchPolicy
     limits: GraphLimits = field(default_factory=GraphLimits)
     clock: Callable[[], float] = time.monotonic
+    ownership: Ownership | None = None
+    """Which partition owns each graph (None: the first one it is seen on)."""
     _graphs: dict[str, GraphState] = field(default_factory=dict, init=False)
     _parked: dict[str, ParkedGraph] = field(default_factory=dict, init=False)
+    _quarantined: dict[str, tuple[int, str]] = field(default_factory=dict, init=False)
 
     def route(self, graph: str, partition: int) -> GraphState | ParkedGraph | Rejected:
         """The state of ``graph`` for a record from ``partition`` (a parked graph's record
@@ -106,6 +116,13 @@ class GraphTable:
 
     def find(self, graph: str, partition: int) -> GraphState | ParkedGraph | Rejected | None:
         """``graph`` as held for a record from ``partition`` (None: not held)."""
+        if self.ownership is not None:
+            wrong = self.ownership.wrong_partition(graph, partition)
+            if wrong is not None:
+                return Rejected(Reason.WRONG_PARTITION, wrong)
+        quarantined = self._quarantined.get(graph)
+        if quarantined is not None and quarantined[0] == partition:
+            return Rejected(Reason.CONFLICTING_LOG, quarantined[1])
         held = self._graphs.get(graph) or self._parked.get(graph)
         if held is not None and held.partition != partition:
             return Rejected(
@@ -153,6 +170,22 @@ class GraphTable:
         self._graphs.pop(parked.graph, None)
         self._parked[parked.graph] = parked
 
+    def quarantine(self, graph: str, partition: int, why: str) -> None:
+        """Hold ``graph`` of ``partition`` without an engine, its records refused: its delta
+        log contradicts itself (``why``)."""
+        self._graphs.pop(graph, None)
+        self._parked.pop(graph, None)
+        self._quarantined[graph] = (
+            partition,
+            f"graph {graph!r} is quarantined: {why}; its records are set aside here until the "
+            "deltas topic is repaired (see README, operating rules)",
+        )
+
+    @property
+    def quarantined(self) -> int:
+        """Number of quarantined graphs."""
+        return len(self._quarantined)
+
     def parked_on(self, partition: int) -> list[ParkedGraph]:
         """The parked graphs of ``partition``."""
         return [p for p in self._parked.values() if p.partition == partition]
@@ -181,4 +214,6 @@ class GraphTable:
             del self._graphs[state.graph]
         for parked in [p for p in self._parked.values() if p.partition in gone]:
             del self._parked[parked.graph]
+        for graph in [g for g, (p, _) in self._quarantined.items() if p in gone]:
+            del self._quarantined[graph]
         return released

@@ -6,12 +6,20 @@ once their dead-letter records are delivered.
 The order is the reliability contract (DESIGN.md section 5): a batch's delta is delivered
 first, alone, then its metrics event, then the inputs it covers are acknowledged, so a consumer
 offset never passes an update whose delta is not in the deltas topic, and a metrics event never
-exists for a batch whose delta does not. One batch is processed at a time.
+exists for a batch whose delta does not. One batch is processed at a time. With a
+:class:`Publisher` (Kafka transactions, the worker's default) the delta, metrics event and
+current-H records of a batch are one transaction of the input partition's only writer, opened
+before the partition's recovery reads the deltas topic (which fences its earlier writers); the
+inputs are acknowledged once it is committed.
 
 Partitions: before the first record of an input partition is processed its graphs are
 recovered (checkpoint + deltas topic, :mod:`sparsiflow.connector.recovery.restorer`); records its
 graphs' deltas already cover are repeats, acknowledged without processing. A record with more
 updates than a batch holds is split into batches of its own, each delta naming its rows.
+
+Quarantine: a graph whose delta log recovery finds contradictory (two contents for one batch)
+is held without an engine; nothing more is published for it and its records are dead-lettered
+(``conflicting_log``), while the partition's other graphs go on.
 
 Graph lifecycle: a graph idle for ``idle_seconds`` (nothing open, nothing unpublished, no kappa
 check waiting) is evicted: checkpointed, then parked without its engine until its next record
@@ -53,7 +61,15 @@ from sparsiflow.connector.wire.edge_updates import (
 from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
 
-__all__ = ["Ack", "OutputTopics", "Processor", "ProcessorFailedError", "Sink"]
+__all__ = [
+    "Ack",
+    "OutputTopics",
+    "Processor",
+    "ProcessorFailedError",
+    "Publisher",
+    "Sink",
+    "WorkerPausedError",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,12 +83,42 @@ class Sink(Protocol):
         with the offset each got."""
 
 
+class Publisher(Protocol):
+    """Publishes a batch's outputs atomically, as the only writer of its input partition (Kafka
+    transactions: :mod:`sparsiflow.connector.kafka.transactions`)."""
+
+    async def open(self, partition: int) -> None:
+        """Become the only writer of ``partition``, fencing earlier ones (before its
+        recovery reads the deltas topic)."""
+
+    async def publish(
+        self,
+        partition: int,
+        records: Sequence[OutputRecord],
+        more: Callable[[int], Sequence[OutputRecord]] | None = None,
+    ) -> int:
+        """Publish ``records`` and then ``more(offset of the first)`` all or none; returns the
+        first's offset."""
+
+    async def release(self, partition: int) -> None:
+        """Stop writing for ``partition``."""
+
+    async def close(self) -> None:
+        """Stop writing for every partition."""
+
+
 Ack = Callable[[Sequence[object]], Awaitable[None]]
 """Acknowledges input records by their ``InputRecord.handle``."""
 
 
 class ProcessorFailedError(RuntimeError):
     """A batch could not be processed or delivered; the worker must stop and recover."""
+
+
+class WorkerPausedError(RuntimeError):
+    """The worker was paused (frozen) long enough to have lost its group membership, and was
+    about to take an input partition on an assignment that may be stale: taking it would fence
+    the partition's new owner."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +153,14 @@ class Processor:
         checkpointer: Checkpointer | None = None,
         flow: tuple[FlowGate, FlowControl] | None = None,
         idle_seconds: float = 0.0,
+        publisher: Publisher | None = None,
+        pause_limit: float = 0.0,
     ) -> None:
         self.graphs = graphs
+        self._publisher = publisher
+        self._pause_limit = pause_limit  # 0: no check
+        self._beat = time.monotonic()  # the last pulse()
+        self._paused: float | None = None  # seconds of a pause seen since the last assignment
         self._topics = topics
         self._sink = sink
         self._ack = ack
@@ -179,7 +231,9 @@ class Processor:
                 await self._guarded(self._deliver())
             await self._guarded(self._evict_idle())
             if self._metrics is not None:
-                self._metrics.set_graph_counts(len(self.graphs), self.graphs.parked)
+                self._metrics.set_graph_counts(
+                    len(self.graphs), self.graphs.parked, self.graphs.quarantined
+                )
             for partition in sorted(self._active):
                 self._throttle(partition)
                 if self._checkpointer is not None and self._checkpointer.due(partition):
@@ -199,6 +253,7 @@ class Processor:
         async with self._lock:
             self._check()
             self._assigned = set(partitions)
+            self._paused = None  # a fresh assignment: the group knows this worker
             gone = {s.partition for s in self.graphs} - self._assigned
             await self._guarded(self._release(gone, drop=True))
 
@@ -220,6 +275,17 @@ class Processor:
             finally:
                 if self._restorer is not None:
                     self._restorer.close()
+                if self._publisher is not None:
+                    await self._publisher.close()
+
+    def pulse(self) -> None:
+        """Called every fraction of a second from the event loop (no lock): notes a pause of
+        the loop (the process frozen) longer than ``pause_limit``."""
+        now = time.monotonic()
+        gap, self._beat = now - self._beat, now
+        if self._pause_limit and gap > self._pause_limit:
+            self._paused = max(gap, self._paused or 0.0)
+            log.warning("the worker was paused for %.1f s", gap)
 
     # --- internals --------------------------------------------------------------------------
     def _check(self) -> None:
@@ -243,6 +309,9 @@ class Processor:
         if self._assigned is not None and partition not in self._assigned:
             return False
         self._active.add(partition)
+        if self._publisher is not None:
+            self._check_pause(partition)
+            await self._publisher.open(partition)  # fences the partition's earlier writers
         if self._restorer is None:
             self._log_end.setdefault(partition, 0)
             return True
@@ -256,6 +325,9 @@ class Processor:
         dropped = [p for p in self.graphs.parked_on(partition) if not p.on_disk]
         self.graphs.release([partition])
         for g in done.graphs:
+            if g.quarantined is not None:
+                self._quarantine(g.graph, partition, g.quarantined)
+                continue
             if g.engine is None:
                 self.graphs.hold_parked(
                     ParkedGraph(g.graph, partition, g.checkpointed, g.covered, g.delta_offset, True)
@@ -268,7 +340,11 @@ class Processor:
                 self.graphs.hold_parked(parked)
         self._log_end[partition] = done.log_end
         if self._topics.current_h is not None:
-            self._outbox += self._topics.current_h.replayed(done.deltas)
+            replayed = self._topics.current_h.replayed(done.deltas)
+            if self._publisher is not None and replayed:  # before the next batch's records
+                await self._publisher.publish(partition, replayed)
+            else:
+                self._outbox += replayed
         if self._checkpointer is not None:
             self._checkpointer.start(partition, len(done.deltas))
         log.warning(
@@ -277,12 +353,41 @@ class Processor:
         )  # fmt: skip
         return True
 
+    def _quarantine(self, graph: str, partition: int, why: str) -> None:
+        """Stop publishing ``graph``: its later records go to the DLQ (``conflicting_log``)."""
+        self.graphs.quarantine(graph, partition, why)
+        if self._metrics is not None:
+            self._metrics.forget_graph(graph)
+            self._metrics.set_graph_counts(
+                len(self.graphs), self.graphs.parked, self.graphs.quarantined
+            )
+        log.error(
+            "graph %r of input partition %d quarantined: %s; nothing more is published for it "
+            "and its records go to the DLQ (conflicting_log) until its deltas are repaired",
+            graph, partition, why,
+        )  # fmt: skip
+
+    def _check_pause(self, partition: int) -> None:
+        """Refuse to take ``partition`` after a pause long enough for the group to have given
+        it to another worker, until the next assignment: taking it on a stale assignment
+        would fence that worker."""
+        gap = time.monotonic() - self._beat  # a pause pulse() has not seen yet
+        paused = max(self._paused or 0.0, gap if gap > self._pause_limit else 0.0)
+        if self._pause_limit and paused:
+            raise WorkerPausedError(
+                f"input partition {partition} was not taken: this worker was paused for "
+                f"{paused:.1f} s, long enough to lose its group membership, so another worker "
+                "may have taken the partition over"
+            )
+
     async def _release(self, partitions: set[int], *, drop: bool) -> None:
         """Publish the open batches of ``partitions``, checkpoint them, stop processing them;
         ``drop``: forget their graphs too."""
         await self._drain([s for s in self.graphs if s.partition in partitions])
         for partition in sorted(partitions & self._active):
             self._active.discard(partition)
+            if self._publisher is not None:
+                await self._publisher.release(partition)
             if self._checkpointer is not None:
                 await self._checkpoint(partition)
                 self._checkpointer.stop(partition)
@@ -307,6 +412,8 @@ class Processor:
         """A checkpoint round of ``partition``; its mark lists the parked graphs and those
         about to be (``parking``)."""
         assert self._checkpointer is not None
+        if self._publisher is not None and self._restorer is not None:
+            await self._past_markers(partition)
         parked = [*self.graphs.parked_on(partition)]
         parked += [ParkedGraph.of(s, on_disk=True) for s in parking]
         round_ = self._checkpointer.capture(
@@ -317,6 +424,19 @@ class Processor:
         size = await asyncio.get_running_loop().run_in_executor(self._executor, write, round_)
         if self._metrics is not None:
             self._metrics.record_checkpoint(seconds=time.perf_counter() - started, size_bytes=size)
+
+    async def _past_markers(self, partition: int) -> None:
+        """Move ``partition``'s positions in the deltas topic past the commit marker of its
+        last transaction (to the committed end: none of its deltas lie between), so that a
+        checkpoint never asks recovery for an offset that holds only a marker, which retention
+        may delete with the delta before it."""
+        assert self._restorer is not None
+        end = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._restorer.committed_end, partition
+        )
+        self._log_end[partition] = max(self._log_end.get(partition, 0), end)
+        for state in self.graphs.on_partition(partition):
+            state.delta_offset = max(state.delta_offset, end)
 
     def _throttle(self, partition: int) -> None:
         if self._flow is None:
@@ -517,16 +637,26 @@ class Processor:
             delta_headers(len(batch), rows),
             delta_partition(state.partition, self._topics.delta_partitions),
         )
-        (offset,) = await self._sink.deliver([delta])
+        metrics = OutputRecord(
+            self._topics.metrics, key, encode_metrics(state.graph, report, now - oldest, kappa, now)
+        )
+        current_h = self._topics.current_h
+
+        def current(offset: int) -> list[OutputRecord]:  # current-H records name the offset
+            assert current_h is not None
+            return current_h.records(
+                state.graph, state.partition, report.batch, report.delta, offset
+            )
+
+        if self._publisher is not None:  # one transaction: delta, metrics, current-H
+            more = current if current_h is not None else None
+            offset = await self._publisher.publish(state.partition, [delta, metrics], more)
+        else:
+            (offset,) = await self._sink.deliver([delta])
+            self._outbox += [metrics, *(current(offset) if current_h is not None else [])]
         state.delta_offset = offset + 1
         self._log_end[state.partition] = max(self._log_end.get(state.partition, 0), offset + 1)
         state.covered = Position.past(last, rows.stop, rows.total) if rows else Position(last + 1)
-        metrics = encode_metrics(state.graph, report, now - oldest, kappa, now)
-        self._outbox.append(OutputRecord(self._topics.metrics, key, metrics))
-        if self._topics.current_h is not None:
-            self._outbox += self._topics.current_h.records(
-                state.graph, state.partition, report.batch, report.delta, offset
-            )
         if rows is None or rows.stop == rows.total:
             self._handles += [p.record.handle for p in items]
         self._handles += state.held

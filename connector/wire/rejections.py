@@ -36,6 +36,7 @@ class Reason(StrEnum):
     UNKNOWN_GRAPH = "unknown_graph"
     TOO_MANY_GRAPHS = "too_many_graphs"
     WRONG_PARTITION = "wrong_partition"
+    CONFLICTING_LOG = "conflicting_log"
     DECODER_ERROR = "decoder_error"
 
     @property
@@ -58,6 +59,7 @@ _CLASSES = {
     Reason.UNKNOWN_GRAPH: ErrorClass.ROUTING_REJECTION,
     Reason.TOO_MANY_GRAPHS: ErrorClass.ROUTING_REJECTION,
     Reason.WRONG_PARTITION: ErrorClass.ROUTING_REJECTION,
+    Reason.CONFLICTING_LOG: ErrorClass.ROUTING_REJECTION,
     Reason.DECODER_ERROR: ErrorClass.INTERNAL_ERROR,
 }
 

@@ -32,7 +32,7 @@ def _insert(graph: str, u: int, v: int) -> bytes:
 
 
 def _send(bootstrap: str, topic: str, records: list[tuple[str, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
     for key, value in records:
         producer.produce(topic, value, key.encode())
     assert producer.flush(30) == 0

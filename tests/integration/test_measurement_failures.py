@@ -49,7 +49,7 @@ def _worker(
 
 
 def _produce_path(bootstrap: str, topic: str) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
     for u in range(1, EDGES + 1):
         update = {"graph": GRAPH, "op": "insert", "u": u, "v": u + 1, "w": 1.0}
         producer.produce(topic, orjson.dumps(update), GRAPH.encode())

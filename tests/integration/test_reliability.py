@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,62 +16,23 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from reliability_support import (
     Feeder,
-    Stream,
     check_final_state,
+    covered,
     final_engines,
     interleave,
     make_stream,
     read_delta_log,
+    recoveries,
+    reliability_env,
+    two_partition_topics,
+    two_streams,
 )
 
 from sparsiflow import schemas
 from sparsiflow.connector.kafka.topic_reader import read_topic
-from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
+from sparsiflow.connector.kafka.worker_process import WorkerProcess
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
-from sparsiflow.workloads.families import grid_circuit, power_law
-
-RECOVERED = re.compile(rb"recovered input partition (\d+): .* in ([0-9.]+)s")
-KINDS = ("input", "deltas", "metrics", "dlq")
-
-
-def _topics(unique_name: Callable[[str], str], create_topic: Callable[..., str]) -> dict[str, str]:
-    names = {kind: unique_name(kind) for kind in KINDS}
-    create_topic(names["input"], partitions=2)
-    return names
-
-
-def _env(bootstrap: str, topics: dict[str, str], group: str, state: Path) -> dict[str, str]:
-    return worker_env(
-        bootstrap, topics, group,
-        batch_max_size="2000", batch_max_wait="0.2", state_dir=str(state),
-        checkpoint_every_batches="4", checkpoint_keep="2", session_timeout="6",
-        topic_partitions="2",
-    )  # fmt: skip
-
-
-def _recoveries(worker: WorkerProcess, since: int) -> list[tuple[int, float]]:
-    """(partition, seconds) of each recovery logged after byte ``since`` of the log."""
-    text = worker.log.read_bytes()[since:] if worker.log.exists() else b""
-    return [(int(p), float(s)) for p, s in RECOVERED.findall(text)]
-
-
-def _covered(bootstrap: str, topics: dict[str, str], last: dict[int, int]) -> Callable[[], bool]:
-    """Whether the deltas cover every partition's last input offset."""
-
-    def check() -> bool:
-        reached = read_delta_log(bootstrap, topics["deltas"]).last_offset
-        by_partition = {int(g.rsplit(".", 1)[1]): o for g, o in reached.items()}
-        return all(by_partition.get(p, -1) >= o for p, o in last.items())
-
-    return check
-
-
-def _streams(scale: int, huge: int) -> list[Stream]:
-    """Two graphs, ``g.0`` on input partition 0 and ``g.1`` on partition 1."""
-    return [
-        make_stream("g.0", 0, grid_circuit(2 * scale, seed=3), 3, 500, huge),
-        make_stream("g.1", 1, power_law(scale, seed=4), 4, 500, huge),
-    ]
+from sparsiflow.workloads.families import power_law
 
 
 @pytest.mark.slow
@@ -82,19 +42,19 @@ def test_sigkilled_worker_loses_nothing_and_never_contradicts_a_delta(
     create_topic: Callable[..., str],
     tmp_path: Path,
 ) -> None:
-    topics = _topics(unique_name, create_topic)
-    streams = _streams(25_000, huge=12_000)
+    topics = two_partition_topics(unique_name, create_topic)
+    streams = two_streams(25_000, 12_000)
     updates = sum(len(s.updates) for s in streams)
     assert updates >= 200_000
     items = interleave(streams)
     state = tmp_path / "state" / "worker"  # missing: the worker creates it
-    env = _env(kafka_bootstrap, topics, unique_name("group"), state)
+    env = reliability_env(kafka_bootstrap, topics, unique_name("group"), state)
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     feeder = Feeder(kafka_bootstrap, topics["input"], items, rate=len(items) / 50)
     feeder.start()
     rng = random.Random(11)
     restarts: list[float] = []
-    recoveries: list[float] = []
+    recovery_seconds: list[float] = []
     kills, torn = 0, False
     while kills < 6 or feeder.is_alive():
         published = len(read_delta_log(kafka_bootstrap, topics["deltas"]).contents)
@@ -113,12 +73,12 @@ def test_sigkilled_worker_loses_nothing_and_never_contradicts_a_delta(
         since = worker.log.stat().st_size
         started = time.monotonic()
         worker.start()
-        worker.wait_until(lambda s=since: len(_recoveries(worker, s)) >= 2, 120, "recovery")
+        worker.wait_until(lambda s=since: len(recoveries(worker, s)) >= 2, 120, "recovery")
         restarts.append(time.monotonic() - started)
-        recoveries += [seconds for _, seconds in _recoveries(worker, since)]
+        recovery_seconds += [seconds for _, seconds in recoveries(worker, since)]
     feeder.join()
     assert not feeder.errors, feeder.errors
-    worker.wait_until(_covered(kafka_bootstrap, topics, feeder.last), 180, "the last deltas")
+    worker.wait_until(covered(kafka_bootstrap, topics, feeder.last), 180, "the last deltas")
     assert worker.stop() == 0, worker.diagnosis()
     assert torn and b"skipping checkpoint" in worker.log.read_bytes()
     log = check_final_state(kafka_bootstrap, topics, streams, final_engines(state, topics))
@@ -126,7 +86,7 @@ def test_sigkilled_worker_loses_nothing_and_never_contradicts_a_delta(
         "kills": kills,
         "updates": updates,
         "restart_to_recovered_seconds": sorted(restarts),
-        "recovery_step_seconds": sorted(recoveries),
+        "recovery_step_seconds": sorted(recovery_seconds),
         "deltas": len(log.contents),
         "repeated_deltas_identical": log.repeats,
         "repeated_deltas_differing": log.conflicts,
@@ -143,19 +103,23 @@ def test_two_workers_share_partitions_and_one_leaves_mid_stream(
     tmp_path: Path,
 ) -> None:
     """Separate state folders: the partition that moves is rebuilt from the delta log."""
-    topics = _topics(unique_name, create_topic)
-    streams = _streams(8_000, huge=6_000)
+    topics = two_partition_topics(unique_name, create_topic)
+    streams = two_streams(8_000, 6_000)
     group = unique_name("group")
     states = [tmp_path / "a", tmp_path / "b"]
-    first = WorkerProcess(_env(kafka_bootstrap, topics, group, states[0]), tmp_path / "a.log")
-    second = WorkerProcess(_env(kafka_bootstrap, topics, group, states[1]), tmp_path / "b.log")
+    first = WorkerProcess(
+        reliability_env(kafka_bootstrap, topics, group, states[0]), tmp_path / "a.log"
+    )
+    second = WorkerProcess(
+        reliability_env(kafka_bootstrap, topics, group, states[1]), tmp_path / "b.log"
+    )
     first.start()
     items = interleave(streams)
     feeder = Feeder(kafka_bootstrap, topics["input"], items, rate=len(items) / 40)
     feeder.start()
-    first.wait_until(lambda: len(_recoveries(first, 0)) >= 2, 120, "the first worker")
+    first.wait_until(lambda: len(recoveries(first, 0)) >= 2, 120, "the first worker")
     second.start()
-    second.wait_until(lambda: len(_recoveries(second, 0)) >= 1, 120, "the second worker")
+    second.wait_until(lambda: len(recoveries(second, 0)) >= 1, 120, "the second worker")
     published = len(read_delta_log(kafka_bootstrap, topics["deltas"]).contents)
     first.wait_until(
         lambda: len(read_delta_log(kafka_bootstrap, topics["deltas"]).contents) >= published + 4,
@@ -163,10 +127,10 @@ def test_two_workers_share_partitions_and_one_leaves_mid_stream(
     )  # fmt: skip
     assert feeder.is_alive(), "the stream ended before the first worker left"
     assert first.stop() == 0, first.diagnosis()
-    second.wait_until(lambda: {p for p, _ in _recoveries(second, 0)} == {0, 1}, 120, "takeover")
+    second.wait_until(lambda: {p for p, _ in recoveries(second, 0)} == {0, 1}, 120, "takeover")
     feeder.join()
     assert not feeder.errors, feeder.errors
-    second.wait_until(_covered(kafka_bootstrap, topics, feeder.last), 180, "the last deltas")
+    second.wait_until(covered(kafka_bootstrap, topics, feeder.last), 180, "the last deltas")
     assert second.stop() == 0, second.diagnosis()
     log = check_final_state(kafka_bootstrap, topics, streams, final_engines(states[1], topics))
     assert log.conflicts == 0
@@ -178,27 +142,27 @@ def test_poison_records_at_one_percent_never_stall_progress(
     create_topic: Callable[..., str],
     tmp_path: Path,
 ) -> None:
-    topics = _topics(unique_name, create_topic)
-    streams = [make_stream("g.0", 0, power_law(3_000, seed=5), 5, 10)]
+    topics = two_partition_topics(unique_name, create_topic)
+    streams = [make_stream("g1.0", 0, power_law(3_000, seed=5), 5, 10)]
     corpus = [
         (f.name.split("--")[0], f.read_bytes()) for f in schemas.samples("edge-update", "bad")
     ]
-    mismatch = orjson.dumps({"graph": "g.0", "op": "insert", "u": 1, "v": 2, "w": 1.0})
+    mismatch = orjson.dumps({"graph": "g1.0", "op": "insert", "u": 1, "v": 2, "w": 1.0})
     corpus.append(("key_mismatch", mismatch))
     count = len(streams[0].values) // 99 + 1  # 1 % of all records
-    poison = [(b"g.0" if r != "key_mismatch" else b"other", v, 0) for r, v in corpus]
+    poison = [(b"g1.0" if r != "key_mismatch" else b"other", v, 0) for r, v in corpus]
     extra = [poison[i % len(poison)] for i in range(count)]
     items = interleave(streams, extra, seed=2)
     bad = {id(item) for item in extra}
     group = unique_name("group")
-    env = _env(kafka_bootstrap, topics, group, tmp_path / "state")
+    env = reliability_env(kafka_bootstrap, topics, group, tmp_path / "state")
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         feeder = Feeder(kafka_bootstrap, topics["input"], items, rate=400)
         feeder.start()
         feeder.join()
         assert not feeder.errors, feeder.errors
         good = max(o for item, o in zip(items, feeder.offsets, strict=True) if id(item) not in bad)
-        worker.wait_until(_covered(kafka_bootstrap, topics, {0: good}), 120, "the last delta")
+        worker.wait_until(covered(kafka_bootstrap, topics, {0: good}), 120, "the last delta")
         worker.wait_until(
             lambda: len(list(read_topic({"bootstrap.servers": kafka_bootstrap}, topics["dlq"])))
             >= count, 60, "the DLQ",

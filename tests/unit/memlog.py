@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
 from sparsiflow.connector.recovery.restorer import LogRecord, Restorer
 from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
+from sparsiflow.connector.stream.ownership import Ownership
 from sparsiflow.connector.stream.processor import OutputTopics, Processor
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.edge_updates import DecodeLimits
@@ -95,14 +97,17 @@ def log_processor(
     clock: Callable[[], float] = time.monotonic,
     max_graphs: int = 1000,
     idle_seconds: float = 0.0,
+    metrics: WorkerMetrics | None = None,
+    ownership: Ownership | None = None,
 ) -> Processor:
     """A processor writing to and recovering from ``log`` (input topic ``in``), with
-    checkpoints under ``state`` (None: none) every ``every_batches`` batches."""
+    checkpoints under ``state`` (None: none) every ``every_batches`` batches; ``ownership``:
+    which partition owns each graph (None: the first one it is seen on)."""
     store = CheckpointStore(state, keep=2) if state else None
     return Processor(
         graphs=GraphTable(
             lambda g: Engine(CONFIG, graph_id=g), BatchPolicy(max_size, 3600.0),
-            GraphLimits(max_graphs=max_graphs), clock,
+            GraphLimits(max_graphs=max_graphs), clock, ownership,
         ),
         topics=topics,
         sink=log,
@@ -111,9 +116,11 @@ def log_processor(
         restorer=Restorer(
             reader=log, store=store, input_topic=INPUT, deltas_topic=topics.deltas,
             delta_partitions=topics.delta_partitions, config=CONFIG, limits=DecodeLimits(),
+            ownership=ownership,
         ),
         checkpointer=None if store is None else Checkpointer(
             store, CheckpointPolicy(every_batches, 3600.0), INPUT, clock
         ),
         idle_seconds=idle_seconds,
+        metrics=metrics,
     )  # fmt: skip

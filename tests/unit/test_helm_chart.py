@@ -135,6 +135,7 @@ def test_default_is_a_hardened_cpu_worker_with_a_checkpoint_volume(chart: helm.C
     assert env["SPARSIFLOW_METRICS_PORT"] == "9108"
     assert env["SPARSIFLOW_ENGINE_BACKEND"] == "auto"
     assert env["SPARSIFLOW_ENGINE_THREADS"] == "1"
+    assert env["SPARSIFLOW_PARTITIONER"] == "murmur2"  # which partition owns a graph
     assert container["envFrom"] == [{"configMapRef": {"name": FULLNAME}}]
     config_text = raw["sparsiflow/templates/configmap.yaml"]
     annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
@@ -261,6 +262,7 @@ def test_schema_accepts_the_scenarios(chart: helm.Chart, scenario: str) -> None:
         ({"kafka": {"bootstrapServers": "no-port"}}, "/kafka/bootstrapServers"),
         ({"kafka": {"securityProtocol": "TLS"}}, "/kafka/securityProtocol"),
         ({"topics": {"input": "bad topic"}}, "/topics/input"),
+        ({"topics": {"partitioner": "random"}}, "/topics/partitioner"),
         ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
         ({"serviceMonitor": {"interval": "often"}}, "/serviceMonitor/interval"),
         ({"persistence": {"size": "lots"}}, "/persistence/size"),

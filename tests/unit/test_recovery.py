@@ -97,7 +97,6 @@ def test_plan_takes_the_deltas_after_each_base_and_finds_new_graphs() -> None:
     ("entries", "error", "match"),
     [
         ([entry("a", 1, 1, 2)], DeltaGapError, "batch 1 where batch 0"),
-        ([entry("a", 0, 1, 2), entry("a", 0, 1, 2, content=b"other")], DeltaLogError, "twice"),
         ([entry("a", 0, 5, 6), entry("a", 1, 4, 7)], DeltaLogError, "before"),
     ],
 )
@@ -106,6 +105,22 @@ def test_plan_refuses_a_log_it_cannot_trust(
 ) -> None:
     with pytest.raises(error, match=match):
         plan_partition(0, {"a": EMPTY}, entries)
+
+
+def test_plan_marks_a_graph_whose_batch_has_two_contents_and_keeps_the_others() -> None:
+    entries = [
+        entry("a", 0, 1, 2, log_offset=0),
+        entry("b", 0, 3, 3, log_offset=1),
+        entry("a", 0, 1, 2, content=b"other", log_offset=2),
+        entry("a", 1, 4, 4, log_offset=3),  # after the contradiction: ignored
+        entry("b", 1, 5, 5, log_offset=4),
+    ]
+    plans = plan_partition(0, {"a": EMPTY}, entries)
+    assert plans["a"].conflict == (
+        "batch 0 published twice with different content (log offsets 0 and 2)"
+    )
+    assert plans["a"].batch == 1  # nothing after the contradiction is planned
+    assert plans["b"].conflict is None and plans["b"].batch == 2
 
 
 # --- the restorer on a log the real processor wrote ---------------------------------------

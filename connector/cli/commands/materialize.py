@@ -63,6 +63,7 @@ def command(
             edges_topic=None if check_history else topics.edges_topic or None,
             until_idle=until_idle,
             progress=lambda line: click.echo(line, err=True),
+            partitioner=topics.partitioner,
         )
         n = result.node_count()
         write_graph(out, result.sparsifier.edge_list(n), comment=f"sparsiflow H of {graph_id}")

@@ -18,6 +18,7 @@ from sparsiflow.connector.cli.options import (
     kafka_options,
     setting_option,
 )
+from sparsiflow.connector.stream.ownership import PARTITIONERS
 from sparsiflow.engine.config import BACKENDS, MODES
 
 __all__ = ["command"]
@@ -46,6 +47,9 @@ _FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("--partitions", "TopicSettings.topic_partitions", "partitions of topics created", int),
     ("--replication-factor", "TopicSettings.topic_replication_factor",
      "replication of topics created", int),
+    ("--partitioner", "TopicSettings.partitioner",
+     "input producers' partitioner: a graph belongs to the partition its id hashes to",
+     click.Choice(PARTITIONERS)),
     ("--group-id", "WorkerSettings.group_id", "consumer group, one per deployment", str),
     ("--metrics-port", "WorkerSettings.metrics_port", "port of /metrics, 0 for any free one", int),
     ("--state-dir", "WorkerSettings.state_dir", "folder for checkpoints", _FOLDER),
@@ -60,6 +64,8 @@ _FLAGS: tuple[tuple[str, str, str, Any], ...] = (
      int),
     ("--pause-pending-updates", "WorkerSettings.pause_pending_updates",
      "pause a partition with this many updates waiting", int),
+    ("--transactions", "WorkerSettings.transactions",
+     "publish each batch in a Kafka transaction (fences frozen workers)", click.BOOL),
     ("--batch-max-size", "BatchSettings.max_size", "updates per micro-batch", int),
     ("--batch-max-wait", "BatchSettings.max_wait", "seconds a batch waits", float),
     ("--checkpoint-every-batches", "CheckpointSettings.every_batches",
