@@ -3,14 +3,19 @@
     python -m bench.connector_throughput [--bootstrap-servers HOST:PORT] [--nodes 131072]
         [--single-updates 200000] [--latency-seconds 20] [--mode default] [--out FILE]
         [--engine KEY=VALUE ...] [--worker KEY=VALUE ...]  (e.g. --worker transactions=false)
+        [--forms batch,single] [--scale-out]
 
-For each record form (batch-form records of 1000 updates, single-update records):
-- sustained: the worker is warmed up (JIT, first batch) on a small graph, then a backlog of a
-  delaunay update stream (the graph as insertions, then 25 % |V| insertions and 1 % |V|
-  deletions) is written to the input topic while the worker drains it; rate = updates / (time
-  of the last delta - when the backlog started);
-- latency: a fresh worker, the same stream produced at half the sustained rate; per input
-  record, event-to-delta latency = delta ``produced_at`` - the record's Kafka timestamp.
+The stream: a delaunay graph as insertions, then 25 % |V| insertions and 1 % |V| deletions. For
+each record form (batch-form records of 1000 updates, single-update records), each phase with
+a fresh worker that first takes a small warm-up graph (JIT, first batch):
+- catch_up: the warm-up records and the whole backlog are in the input topic before the worker
+  starts; rate = backlog updates / (time of the last delta - time of the warm-up's last delta);
+- sustained (live): the backlog is written while the worker drains it; rate = updates / (time of
+  the last delta - when the backlog started);
+- at_half_rate (live): the stream produced at half the sustained rate; per input record,
+  event-to-delta latency = delta ``produced_at`` - the record's Kafka timestamp.
+``--scale-out``: catch-up of two graphs on two input partitions, by one worker and by two (same
+run, same machine: on 2 cores the two workers share them with the broker).
 Starts a local broker unless ``--bootstrap-servers`` is given. Prints JSON with machine info.
 """
 
@@ -30,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from sparsiflow.connector.kafka.produce import produce
 from sparsiflow.connector.kafka.topic_reader import read_topic
@@ -39,11 +45,21 @@ from sparsiflow.workloads.families import delaunay
 from sparsiflow.workloads.streams import update_stream
 
 PER_RECORD = 1000
+GRAPHS = ("g1.0", "g.1")
+"""Graph ids of the bench; with two input partitions, on partitions 0 and 1 (murmur2)."""
+Settings = tuple[dict[str, str], dict[str, str]]
+"""Engine settings and other worker settings (``SPARSIFLOW_ENGINE_<K>``, ``SPARSIFLOW_<K>``)."""
 
 
-def _topics() -> dict[str, str]:
+def _topics(conf: dict[str, Any]) -> dict[str, str]:
+    """Fresh topic names; the input topic is created with a partition per graph of
+    :data:`GRAPHS` (records are written before the worker creates the others)."""
     stem = uuid.uuid4().hex[:8]
-    return {k: f"bench-{stem}-{k}" for k in ("input", "deltas", "metrics", "dlq")}
+    names = {k: f"bench-{stem}-{k}" for k in ("input", "deltas", "metrics", "dlq")}
+    admin = AdminClient({"bootstrap.servers": conf["bootstrap.servers"]})
+    new = NewTopic(names["input"], num_partitions=len(GRAPHS), replication_factor=1)
+    admin.create_topics([new])[names["input"]].result(timeout=30)
+    return names
 
 
 def _deltas(conf: dict[str, Any], topic: str, graph: str) -> list[dict[str, Any]]:
@@ -76,7 +92,8 @@ def _send(
     form: str,
     rate: float | None = None,
 ) -> int:
-    """Produce to partition 0 (one partition: warm-up and main run stay in order)."""
+    """Produce ``graph``'s records (to the partition its id hashes to; warm-up and main run of
+    a graph stay in order); the last offset."""
     report = produce(
         conf,
         topic,
@@ -89,27 +106,80 @@ def _send(
     return max(report.last_offsets.values())
 
 
-def _phase(
+def _worker(
+    conf: dict[str, Any], workdir: Path, topics: dict[str, str], group: str, settings: Settings
+) -> WorkerProcess:
+    engine, extra = settings
+    env = worker_env(
+        conf["bootstrap.servers"], topics, group, topic_partitions=str(len(GRAPHS)),
+        **{f"engine_{k}": v for k, v in engine.items()}, **extra,
+    )  # fmt: skip
+    return WorkerProcess(env, workdir / f"worker-{topics['input']}-{uuid.uuid4().hex[:4]}.log")
+
+
+def _catch_up(
     conf: dict[str, Any],
     workdir: Path,
     form: str,
     updates: UpdateBatch,
     warm: UpdateBatch,
-    engine: dict[str, str],
-    rate: float | None,
-    worker_settings: dict[str, str] | None = None,
+    settings: Settings,
+    graphs: int = 1,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    topics = _topics()
-    settings = {f"engine_{k}": v for k, v in engine.items()} | (worker_settings or {})
+    """Warm-up and backlog of ``graphs`` graphs (one per input partition) preloaded, then
+    ``workers`` workers of one group drain them."""
+    topics = _topics(conf)
+    names = GRAPHS[:graphs]
+    ends = {}
+    for g in names:
+        warm_last = _send(conf, topics["input"], g, warm, form)
+        ends[g] = (warm_last, _send(conf, topics["input"], g, updates, form))
     group = f"bench-{uuid.uuid4().hex[:6]}"
-    env = worker_env(conf["bootstrap.servers"], topics, group, topic_partitions="1", **settings)
-    with WorkerProcess(env, workdir / f"worker-{topics['input']}.log") as worker:
-        warm_last = _send(conf, topics["input"], "main", warm, form)
-        warm_deltas = _wait(conf, topics, "main", warm_last, worker)
+    procs = [_worker(conf, workdir, topics, group, settings).start() for _ in range(workers)]
+    try:
+        deltas = {g: _wait(conf, topics, g, ends[g][1], procs[0]) for g in names}
+    finally:
+        for proc in procs:
+            proc.stop()
+    begun = min(
+        max(d["produced_at"] for d in deltas[g] if d["source"]["last_offset"] <= ends[g][0])
+        for g in names
+    )
+    seconds = max(deltas[g][-1]["produced_at"] for g in names) - begun
+    total = len(updates) * graphs
+    return {
+        "graphs": graphs,
+        "workers": workers,
+        "updates": total,
+        "seconds": round(seconds, 3),
+        "updates_per_s": round(total / seconds),
+        "records_per_s": round(total / seconds / (PER_RECORD if form == "batch" else 1)),
+        "batches": sum(len(d) for d in deltas.values()),
+    }
+
+
+def _live(
+    conf: dict[str, Any],
+    workdir: Path,
+    form: str,
+    updates: UpdateBatch,
+    warm: UpdateBatch,
+    settings: Settings,
+    rate: float | None,
+) -> dict[str, Any]:
+    """The stream written while a warmed-up worker takes it: as fast as the producer goes
+    (``rate`` None: the sustained rate) or at ``rate`` (latency)."""
+    topics = _topics(conf)
+    graph = GRAPHS[0]
+    group = f"bench-{uuid.uuid4().hex[:6]}"
+    with _worker(conf, workdir, topics, group, settings) as worker:
+        warm_last = _send(conf, topics["input"], graph, warm, form)
+        warm_deltas = _wait(conf, topics, graph, warm_last, worker)
         started = warm_deltas[-1]["produced_at"]
         if rate is None:  # sustained: the whole backlog first, then measure the drain
-            last = _send(conf, topics["input"], "main", updates, form)
-            deltas = _wait(conf, topics, "main", last, worker)[len(warm_deltas) :]
+            last = _send(conf, topics["input"], graph, updates, form)
+            deltas = _wait(conf, topics, graph, last, worker)[len(warm_deltas) :]
             seconds = deltas[-1]["produced_at"] - max(
                 started, _first_timestamp(conf, topics["input"], warm_last + 1)
             )
@@ -120,13 +190,17 @@ def _phase(
                 "batches": len(deltas),
             }
         sender = threading.Thread(
-            target=_send, args=(conf, topics["input"], "main", updates, form, rate)
+            target=_send, args=(conf, topics["input"], graph, updates, form, rate)
         )
         sender.start()
         sender.join()
-        last = max(m.offset() for m in read_topic(conf, topics["input"]))
-        deltas = _wait(conf, topics, "main", last, worker)[len(warm_deltas) :]
-        stamps = {m.offset(): m.timestamp()[1] / 1000 for m in read_topic(conf, topics["input"])}
+        last = max(m.offset() for m in read_topic(conf, topics["input"]) if m.partition() == 0)
+        deltas = _wait(conf, topics, graph, last, worker)[len(warm_deltas) :]
+        stamps = {
+            m.offset(): m.timestamp()[1] / 1000
+            for m in read_topic(conf, topics["input"])
+            if m.partition() == 0
+        }
         lat = np.array(
             [
                 d["produced_at"] - stamps[o]
@@ -148,7 +222,7 @@ def _phase(
 def _first_timestamp(conf: dict[str, Any], topic: str, offset: int) -> float:
     """Kafka timestamp of the record at ``offset`` (when the backlog started to be written)."""
     for msg in read_topic(conf, topic):
-        if msg.offset() == offset:
+        if msg.partition() == 0 and msg.offset() == offset:
             return float(msg.timestamp()[1]) / 1000
     raise LookupError(offset)
 
@@ -168,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         "--worker", action="append", default=[], metavar="KEY=VALUE",
         help="more worker settings, e.g. transactions=false (SPARSIFLOW_TRANSACTIONS)",
     )  # fmt: skip
+    parser.add_argument("--forms", default="batch,single", help="record forms to measure")
+    parser.add_argument("--phases", default="catch_up,sustained,at_half_rate")
+    parser.add_argument("--scale-out", action="store_true", help="also 2 graphs: 1 vs 2 workers")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     worker = dict(item.split("=", 1) for item in args.worker)
@@ -191,18 +268,28 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap = args.bootstrap_servers or broker.bootstrap  # type: ignore[union-attr]
     conf = {"bootstrap.servers": bootstrap, "log_level": 3}
     results: dict[str, Any] = {}
+    settings = (engine, worker)
+    phases = args.phases.split(",")
     try:
-        for form, updates in (("batch", full), ("single", full.slice(0, args.single_updates))):
-            sustained = _phase(conf, workdir, form, updates, warm, engine, None, worker)
-            rate = sustained["updates_per_s"] / 2
-            timed = updates.slice(0, int(rate * args.latency_seconds))
-            latency = _phase(conf, workdir, form, timed, warm, engine, rate, worker)
-            results[form] = {
-                "records_updates": PER_RECORD if form == "batch" else 1,
-                "sustained": sustained,
-                "at_half_rate": latency,
-            }
-            print(json.dumps({form: results[form]}), file=sys.stderr)
+        for form in args.forms.split(","):
+            updates = full if form == "batch" else full.slice(0, args.single_updates)
+            found: dict[str, Any] = {"records_updates": PER_RECORD if form == "batch" else 1}
+            results[form] = found
+            if "catch_up" in phases:
+                found["catch_up"] = _catch_up(conf, workdir, form, updates, warm, settings)
+            if args.scale_out:
+                found["scale_out"] = [
+                    _catch_up(conf, workdir, form, updates, warm, settings, 2, workers)
+                    for workers in (1, 2)
+                ]
+            if "sustained" in phases or "at_half_rate" in phases:
+                sustained = _live(conf, workdir, form, updates, warm, settings, None)
+                found["sustained"] = sustained
+                if "at_half_rate" in phases:
+                    rate = sustained["updates_per_s"] / 2
+                    timed = updates.slice(0, int(rate * args.latency_seconds))
+                    found["at_half_rate"] = _live(conf, workdir, form, timed, warm, settings, rate)
+            print(json.dumps({form: found}), file=sys.stderr)
     finally:
         if broker is not None:
             broker.stop()

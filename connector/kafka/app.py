@@ -1,13 +1,14 @@
-"""The Faust application, kept thin: the topics, the one agent and the tick task. The work is
+"""The Faust application, kept thin: the topics, the bulk intake and the tick task. The work is
 done by :class:`sparsiflow.connector.stream.processor.Processor`; this module only adapts Faust to
 it.
 
-The agent reads the input topic with acknowledgements off (``noack``): the processor
-acknowledges each event itself once the outputs covering it are delivered, so Faust commits an
-offset only past delivered work. Any processing failure crashes the worker (exit non-zero)
-instead of letting the agent restart with an engine that is ahead of the published deltas.
-Rebalances reach the processor as partition revocations (after Faust has waited for every
-consumed event to be acknowledged) and assignments (which recover the partitions' graphs).
+The input topic is read by bulk intake (:mod:`sparsiflow.connector.kafka.bulk_intake`): each
+fetch of a partition goes to the processor as one list, and the processor acknowledges records
+itself once the outputs covering them are delivered, so Faust commits an offset only past
+delivered work. Any processing failure crashes the worker (exit non-zero) instead of going on
+with an engine that is ahead of the published deltas. Rebalances reach the processor as
+partition revocations (after Faust has waited for every handed record to be acknowledged) and
+assignments (which recover the partitions' graphs).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any, cast
 
 import faust
 from faust.types import TP
-from mode.supervisors import CrashingSupervisor
 
 from sparsiflow.connector.kafka.assembly import build_processor, heartbeat_interval
+from sparsiflow.connector.kafka.bulk_intake import BulkConsumer, install
 from sparsiflow.connector.kafka.topics import MAX_OUTPUT_BYTES
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.observability.progress import ProgressLog
@@ -100,28 +101,22 @@ class _FaustFlow:
         self._app.consumer.resume_partitions({TP(self._topic, partition)})
 
 
-class _StreamAck:
-    """Acknowledges Faust events on the agent's stream (bound when the agent starts)."""
-
-    stream: Any = None
-
-    async def __call__(self, handles: Sequence[object]) -> None:
-        for event in handles:
-            await self.stream.ack(event)
-
-
-def _input_record(event: Any) -> InputRecord:
-    message = event.message
-    return InputRecord(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.timestamp,
-        message.key,
-        message.value,
-        list(message.headers or ()),
-        event,
-    )
+def _input_records(tp: TP, fetched: Sequence[Any]) -> list[InputRecord]:
+    """Input records of aiokafka ``ConsumerRecord``s; the handle is ``(partition, offset)``."""
+    topic, partition = tp.topic, tp.partition
+    return [
+        InputRecord(
+            topic,
+            partition,
+            r.offset,
+            r.timestamp / 1000,
+            r.key,
+            r.value,
+            r.headers,
+            (partition, r.offset),
+        )
+        for r in fetched
+    ]
 
 
 def create_app(
@@ -151,18 +146,33 @@ def create_app(
         broker_session_timeout=worker.session_timeout,
         broker_heartbeat_interval=heartbeat_interval(worker.session_timeout),
         broker_rebalance_timeout=max(60.0, worker.session_timeout),
-        stream_buffer_maxsize=worker.buffer_records,
+        broker_max_poll_records=worker.buffer_records,
         web_enabled=False,
         autodiscover=False,
         store="memory://",
         datadir=str(worker.state_dir or Path(tempfile.gettempdir())) + "/faust-{conf.id}",
     )
     source_name = topics.input_topic
-    source = app.topic(
-        topics.input_topic, key_type=bytes, value_type=bytes, key_serializer="raw",
-        value_serializer="raw",
-    )  # fmt: skip
-    ack = _StreamAck()
+
+    async def take(tp: TP, fetched: Sequence[Any]) -> None:
+        try:
+            await processor.on_records(_input_records(tp, fetched))
+        except Exception as exc:
+            await app.crash(exc)
+
+    async def ack(handles: Sequence[object]) -> None:
+        cast(BulkConsumer, app.consumer).ack_offsets(cast(Sequence[tuple[int, int]], handles))
+
+    install(app, source_name, take)
+    app.topics.add(
+        app.topic(
+            source_name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+    )
     processor = build_processor(
         settings,
         sink=_FaustSink(app, topics.dlq_topic, metrics),
@@ -175,11 +185,6 @@ def create_app(
         input_partitions=input_partitions,
     )
     tick_seconds = min(0.05, settings.batch.max_wait / 4)
-
-    async def process(stream: Any) -> None:  # a faust.Stream (StreamT lacks noack)
-        ack.stream = stream
-        async for event in stream.noack().events():
-            await processor.on_record(_input_record(event))
 
     async def tick() -> None:
         """Close batches whose deadline passed; on failure stop the worker. While the app stops
@@ -256,7 +261,6 @@ def create_app(
         (app.on_before_shutdown, shutdown),
     ):
         signal.connect(cast(Any, receiver))  # mode types receivers too narrowly
-    app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)(process)
     app.task(tick)
     app.task(pulse)
     app.task(export_lag)

@@ -143,6 +143,11 @@ class WorkerMetrics:
 
         g = ("graph",)
         self._consumed = counter("events_consumed_total", "Input records consumed.")
+        self._pauses = counter(
+            "input_pauses_total",
+            "Times an input partition was paused because too many of its updates wait in open "
+            "batches (SPARSIFLOW_PAUSE_PENDING_UPDATES).",
+        )
         self._rejected = counter(
             "events_rejected_total", "Input records sent to the DLQ, by reason.", ("reason",)
         )
@@ -233,6 +238,10 @@ class WorkerMetrics:
     def record_consumed(self, count: int = 1) -> None:
         """Count ``count`` input records read from the input topic (good or bad)."""
         self._consumed.inc(count)
+
+    def record_pause(self) -> None:
+        """Count one pause of an input partition by backpressure."""
+        self._pauses.inc()
 
     def record_rejected(self, reason: Reason | str, count: int = 1) -> None:
         """Count records sent to the DLQ for ``reason``; a string that is no

@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sparsiflow.connector.stream.batcher import BatchPolicy, MicroBatcher
 from sparsiflow.connector.stream.ownership import Ownership
@@ -34,8 +35,7 @@ from sparsiflow.engine.engine import Engine
 __all__ = ["GraphLimits", "GraphState", "GraphTable", "ParkedGraph", "Pending"]
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(NamedTuple):
     """An accepted input record waiting in its graph's open batch."""
 
     record: InputRecord

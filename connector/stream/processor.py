@@ -183,36 +183,29 @@ class Processor:
 
     # --- stream -----------------------------------------------------------------------------
     async def on_record(self, record: InputRecord) -> None:
-        """Take one input record: reject it, skip it as a repeat, or add it to its graph's
-        batch (processing the batch when it is full)."""
+        """Take one input record (see :meth:`on_records`)."""
+        await self.on_records((record,))
+
+    async def on_records(self, records: Sequence[InputRecord]) -> None:
+        """Take input records in their partitions' order: reject each bad one, skip repeats,
+        add the others to their graphs' batches (processing each batch that fills up). One
+        call takes what the consumer fetched, so per-record work stays plain code: no lock,
+        task or future per record; backpressure is decided once per call."""
         async with self._lock:
             self._check()
             if self._metrics is not None:
-                self._metrics.record_consumed()
-            if not await self._guarded(self._own(record.partition)):
-                return  # a partition no longer ours: its new owner reads the record again
-            if record.value is None:
-                await self._guarded(self._drop(record))
-                return
-            routed = self._route(record)
-            if isinstance(routed, Rejected):
-                self._reject(record, routed)
-                return
-            held, decoded = routed
-            state = await self._guarded(self._reload(held))
-            state.active_at = self.graphs.clock()
-            rows = len(decoded)
-            first = state.taken.rows_left(record.offset, rows)
-            if first >= rows:
-                self._repeat(state, record)
-            elif first > 0 or rows > self.graphs.policy.max_size:
-                await self._guarded(self._split(state, record, decoded, first))
-            else:
-                state.taken = Position(record.offset + 1)
-                closed = state.batcher.add(Pending(record, decoded), rows)
-                if closed:
-                    await self._guarded(self._process(state, closed))
-                self._throttle(state.partition)
+                self._metrics.record_consumed(len(records))
+            ours: set[int] = set()
+            for record in records:
+                if record.partition not in ours:
+                    if not await self._guarded(self._own(record.partition)):
+                        continue  # not ours (any more): its new owner reads the record again
+                    ours.add(record.partition)
+                work = self._take(record)
+                if work is not None:
+                    await self._guarded(work)
+            for partition in sorted(ours):
+                self._throttle(partition)
 
     async def on_tick(self) -> None:
         """Recover newly assigned partitions; process batches whose deadline passed; deliver
@@ -446,8 +439,44 @@ class Processor:
         change = gate.update(partition, pending)
         if change == "pause":
             control.pause(partition)
+            if self._metrics is not None:
+                self._metrics.record_pause()
         elif change == "resume":
             control.resume(partition)
+
+    def _take(self, record: InputRecord) -> Awaitable[None] | None:
+        """Reject, skip or add ``record`` here; what must wait (processing a closed batch,
+        reloading a parked graph, a tombstone, a split) is returned to be awaited."""
+        if record.value is None:
+            return self._drop(record)
+        routed = self._route(record)
+        if isinstance(routed, Rejected):
+            self._reject(record, routed)
+            return None
+        held, decoded = routed
+        if isinstance(held, GraphState):
+            return self._add(held, record, decoded)
+        return self._add_reloaded(held, record, decoded)
+
+    async def _add_reloaded(self, held: ParkedGraph, record: InputRecord, decoded: Decoded) -> None:
+        work = self._add(await self._reload(held), record, decoded)
+        if work is not None:
+            await work
+
+    def _add(
+        self, state: GraphState, record: InputRecord, decoded: Decoded
+    ) -> Awaitable[None] | None:
+        state.active_at = self.graphs.clock()
+        rows = len(decoded)
+        first = state.taken.rows_left(record.offset, rows)
+        if first >= rows:
+            self._repeat(state, record)
+            return None
+        if first > 0 or rows > self.graphs.policy.max_size:
+            return self._split(state, record, decoded, first)
+        state.taken = Position(record.offset + 1)
+        closed = state.batcher.add(Pending(record, decoded), rows)
+        return self._process(state, closed) if closed else None
 
     def _route(self, record: InputRecord) -> tuple[GraphState | ParkedGraph, Decoded] | Rejected:
         decoded = decode(record.value, self._limits)

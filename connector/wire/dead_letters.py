@@ -13,6 +13,7 @@ whole record stays in the input topic at its source coordinates until retention 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from sparsiflow.connector.stream.records import Headers, InputRecord, OutputRecord
 from sparsiflow.connector.wire.rejections import Rejected
@@ -99,7 +100,7 @@ def record_bytes(record: OutputRecord) -> int:
 
 
 def _envelope(
-    topic: str, key: bytes | None, value: bytes, originals: Headers, ours: Headers, limit: int
+    topic: str, key: bytes | None, value: bytes, originals: Sequence[tuple[str, bytes]], ours: Headers, limit: int
 ) -> OutputRecord:
     room = limit - RECORD_OVERHEAD - _DROPPED_BYTES - _headers_bytes(ours)
     if key is not None and len(key) > KEY_PREFIX_BYTES:
@@ -133,7 +134,7 @@ def _cut(part: str, data: bytes) -> Headers:
     ]
 
 
-def _headers_bytes(headers: Headers) -> int:
+def _headers_bytes(headers: Sequence[tuple[str, bytes]]) -> int:
     return sum(len(k.encode()) + len(v) + HEADER_OVERHEAD for k, v in headers)
 
 

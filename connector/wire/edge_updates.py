@@ -71,9 +71,10 @@ class DecodeLimits:
             raise ValueError("max_record_bytes must be >= 64")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per record, and frozen costs 4x to build
 class Decoded:
-    """A valid input record: its graph id and its updates, in record order.
+    """A valid input record: its graph id and its updates, in record order; not changed once
+    built.
 
     A batch-form record holds an :class:`UpdateBatch`; a single-update record holds the plain
     row ``(op, u, v, w)`` (building arrays per row would cost more than decoding it).
