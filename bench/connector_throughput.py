@@ -40,6 +40,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from sparsiflow.connector.kafka.produce import produce
 from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
+from sparsiflow.connector.settings import EngineSettings
+from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.workloads.families import delaunay
 from sparsiflow.workloads.streams import update_stream
@@ -156,6 +158,51 @@ def _catch_up(
         "updates_per_s": round(total / seconds),
         "records_per_s": round(total / seconds / (PER_RECORD if form == "batch" else 1)),
         "batches": sum(len(d) for d in deltas.values()),
+    } | (
+        _engine_time(conf, topics, form, warm, updates, deltas[names[0]], settings[0])
+        if graphs == 1
+        else {}
+    )
+
+
+def _engine_time(
+    conf: dict[str, Any],
+    topics: dict[str, str],
+    form: str,
+    warm: UpdateBatch,
+    updates: UpdateBatch,
+    deltas: list[dict[str, Any]],
+    engine: dict[str, str],
+) -> dict[str, Any]:
+    """Engine time per batch in the worker (its metrics events) against the same batches
+    applied here, one after the other, with nothing else running: how much the worker's
+    intake slows the engine down (GIL and CPU contention)."""
+    per = PER_RECORD if form == "batch" else 1
+    records = [
+        part.slice(start, start + per)
+        for part in (warm, updates)
+        for start in range(0, len(part), per)
+    ]
+    graph = GRAPHS[0].encode()
+    worker = [
+        orjson.loads(m.value())["engine_seconds"]
+        for m in read_topic(conf, topics["metrics"])
+        if m.key() == graph
+    ]
+    engine_ = Engine(EngineSettings(**engine).config(), graph_id=GRAPHS[0])  # type: ignore[arg-type]
+    inline = []
+    for d in deltas:
+        source = d["source"]
+        covered = records[source["first_offset"] : source["last_offset"] + 1]
+        batch = UpdateBatch.concat(covered or [records[0].slice(0, 0)])  # a settling batch
+        started = time.perf_counter()
+        engine_.apply(batch)
+        inline.append(time.perf_counter() - started)
+    engine_.close()
+    return {
+        "engine_seconds_worker": round(sum(worker), 3),
+        "engine_seconds_inline": round(sum(inline), 3),
+        "engine_slowdown_in_worker": round(sum(worker) / max(sum(inline), 1e-9), 2),
     }
 
 

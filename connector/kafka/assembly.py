@@ -23,9 +23,19 @@ from sparsiflow.connector.stream.ownership import Ownership
 from sparsiflow.connector.stream.processor import Ack, OutputTopics, Processor, Sink
 from sparsiflow.engine.engine import Engine
 
-__all__ = ["build_processor", "checkpoint_store", "heartbeat_interval", "pause_limit"]
+__all__ = [
+    "PIPELINE_BATCHES",
+    "build_processor",
+    "checkpoint_store",
+    "heartbeat_interval",
+    "pause_limit",
+]
 
 log = logging.getLogger(__name__)
+
+PIPELINE_BATCHES = 1
+"""Batches the engine may still be applying when intake goes on to fill the next one: intake
+(decoding, validation) and the engine then use a core each."""
 
 
 def heartbeat_interval(session_timeout: float) -> float:
@@ -128,4 +138,5 @@ def build_processor(
         if worker.transactions
         else None,
         pause_limit=pause_limit(worker.session_timeout) if worker.transactions else 0.0,
+        pipeline=PIPELINE_BATCHES,
     )

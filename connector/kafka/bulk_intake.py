@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 FAUST_VERSION = "0.15.3"
 """The faust-streaming release whose consumer internals this module was written against."""
 
+FETCH_MAX_WAIT_MS = 20
+"""How long the broker may hold a fetch request waiting for data. aiokafka sends one fetch at a
+time per broker, for the partitions whose fetched records are all consumed; Faust asks for 1500
+ms, so while a partition is being caught up, a fetch for the worker's idle partitions stalled
+it for 1.5 s after each fetch (measured: 8,192 records, then 1.2-1.7 s of nothing)."""
+
 BulkHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
 """Takes the records fetched for one partition, in offset order (aiokafka ``ConsumerRecord``s);
 acknowledges them later with :meth:`BulkConsumer.ack` and raises nothing (failures are its own
@@ -91,6 +97,15 @@ class _Handed:
         return self.commit
 
 
+class _BulkConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, with :data:`FETCH_MAX_WAIT_MS` (Faust fixes 1500)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its start()
+        return consumer
+
+
 class BulkConsumer(faust_aiokafka.Consumer):
     """The aiokafka driver's consumer with bulk delivery of one topic (see the module)."""
 
@@ -100,6 +115,9 @@ class BulkConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._handed: dict[int, _Handed] = {}
         self.bulk_topic = self.transport.bulk_topic
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _BulkConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def ack_offsets(self, handles: Iterable[tuple[int, int]]) -> None:
         """Acknowledge handed records by ``(partition, offset)``."""

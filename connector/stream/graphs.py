@@ -58,8 +58,10 @@ class GraphState:
     """Offset after the graph's last delta in its delta partition (0: none yet)."""
     checkpointed: int = -1
     """Batch number of the graph's last checkpoint (-1: none)."""
-    held: list[object] = field(default_factory=list)
-    """Handles of repeated records inside the open batch, acknowledged with it."""
+    held: list[InputRecord] = field(default_factory=list)
+    """Repeated records that no published delta covers yet, acknowledged once one does."""
+    busy: int = 0
+    """Batches of this graph started and not yet published."""
     active_at: float = 0.0
     """Clock reading of the graph's last record or batch (idle time starts there)."""
 

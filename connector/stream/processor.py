@@ -60,6 +60,7 @@ from sparsiflow.connector.wire.edge_updates import (
 )
 from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
+from sparsiflow.engine.results import BatchReport
 
 __all__ = [
     "Ack",
@@ -155,6 +156,7 @@ class Processor:
         idle_seconds: float = 0.0,
         publisher: Publisher | None = None,
         pause_limit: float = 0.0,
+        pipeline: int = 0,
     ) -> None:
         self.graphs = graphs
         self._publisher = publisher
@@ -173,6 +175,12 @@ class Processor:
         self._flow = flow
         self._idle_seconds = idle_seconds if checkpointer is not None else 0.0
         self._lock = asyncio.Lock()
+        self._turns = asyncio.Condition(self._lock)  # signalled when a batch is published
+        self._pipeline = pipeline
+        self._in_flight = 0  # batches started and not yet published
+        self._quiescing = 0  # callers waiting for every started batch to be published
+        self._last: asyncio.Task[None] | None = None  # the task publishing the last batch
+        self._closing = False
         self._outbox: list[OutputRecord] = []
         self._handles: list[object] = []
         self._failure: BaseException | None = None
@@ -188,24 +196,30 @@ class Processor:
 
     async def on_records(self, records: Sequence[InputRecord]) -> None:
         """Take input records in their partitions' order: reject each bad one, skip repeats,
-        add the others to their graphs' batches (processing each batch that fills up). One
+        add the others to their graphs' batches (starting each batch that fills up). One
         call takes what the consumer fetched, so per-record work stays plain code: no lock,
-        task or future per record; backpressure is decided once per call."""
+        task or future per record; backpressure is decided once per call. Returns once at most
+        ``pipeline`` started batches are not yet published (0: all are)."""
         async with self._lock:
-            self._check()
+            await self._turn(lambda: not self._quiescing)
             if self._metrics is not None:
                 self._metrics.record_consumed(len(records))
             ours: set[int] = set()
+            touched: set[int] = set()
             for record in records:
                 if record.partition not in ours:
                     if not await self._guarded(self._own(record.partition)):
                         continue  # not ours (any more): its new owner reads the record again
                     ours.add(record.partition)
+                    touched.add(record.partition)
                 work = self._take(record)
                 if work is not None:
                     await self._guarded(work)
-            for partition in sorted(ours):
+                    ours.clear()  # the lock may have been free meanwhile: check again
+            await self._turn(lambda: self._in_flight <= self._pipeline)
+            for partition in sorted(touched & self._active):
                 self._throttle(partition)
+                await self._checkpoint_if_due(partition)
 
     async def on_tick(self) -> None:
         """Recover newly assigned partitions; process batches whose deadline passed; deliver
@@ -227,10 +241,10 @@ class Processor:
                 self._metrics.set_graph_counts(
                     len(self.graphs), self.graphs.parked, self.graphs.quarantined
                 )
+            await self._turn(lambda: self._in_flight <= self._pipeline)
             for partition in sorted(self._active):
                 self._throttle(partition)
-                if self._checkpointer is not None and self._checkpointer.due(partition):
-                    await self._guarded(self._checkpoint(partition))
+                await self._checkpoint_if_due(partition)
 
     async def drain(self) -> None:
         """Process every open batch now and deliver everything pending (graceful stop)."""
@@ -262,6 +276,7 @@ class Processor:
     async def close(self) -> None:
         """Final stop: publish everything open and checkpoint every held partition."""
         async with self._lock:
+            self._closing = True  # records handed from now on are not taken
             try:
                 if self._failure is None:
                     await self._guarded(self._release(set(self._active), drop=False))
@@ -297,10 +312,10 @@ class Processor:
 
     async def _own(self, partition: int) -> bool:
         """Whether records of ``partition`` are ours, recovering its graphs on first use."""
+        if self._closing or (self._assigned is not None and partition not in self._assigned):
+            return False  # e.g. being revoked: its open batches are being published
         if partition in self._active:
             return True
-        if self._assigned is not None and partition not in self._assigned:
-            return False
         self._active.add(partition)
         if self._publisher is not None:
             self._check_pause(partition)
@@ -399,12 +414,34 @@ class Processor:
             closed = state.batcher.flush()
             if closed:
                 await self._process(state, closed)
+        await self._quiesce()
         await self._deliver()
+
+    async def _turn(self, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready()`` (the lock is free meanwhile: published batches signal);
+        raise if a batch failed."""
+        self._check()
+        await self._turns.wait_for(lambda: ready() or self._failure is not None)
+        self._check()
+
+    async def _quiesce(self) -> None:
+        """Wait until every started batch is published; none starts meanwhile."""
+        self._quiescing += 1
+        try:
+            await self._turn(lambda: self._in_flight == 0)
+        finally:
+            self._quiescing -= 1
+            self._turns.notify_all()
+
+    async def _checkpoint_if_due(self, partition: int) -> None:
+        if self._checkpointer is not None and self._checkpointer.due(partition):
+            await self._guarded(self._checkpoint(partition))
 
     async def _checkpoint(self, partition: int, parking: Sequence[GraphState] = ()) -> None:
         """A checkpoint round of ``partition``; its mark lists the parked graphs and those
         about to be (``parking``)."""
         assert self._checkpointer is not None
+        await self._quiesce()  # engines are captured between batches
         if self._publisher is not None and self._restorer is not None:
             await self._past_markers(partition)
         parked = [*self.graphs.parked_on(partition)]
@@ -547,9 +584,11 @@ class Processor:
         closed = state.batcher.flush()
         if closed:
             await self._process(state, closed)
+        await self._quiesce()  # the removal batch lists G as its batches left it
         state.taken = Position(record.offset + 1)
         removal = Decoded(graph, batch=state.engine.removal_batch())
         await self._process(state, [Pending(record, removal)])
+        await self._quiesce()
         state.engine.clear()
         await self._park([state], dropped=True)
         if self._metrics is not None:
@@ -571,6 +610,7 @@ class Processor:
             and state.partition in self._active
             and len(state.batcher) == 0
             and not state.held
+            and not state.busy
             and state.covered.row == 0
             and not state.engine.checking
             and not state.engine.settle_due
@@ -603,7 +643,7 @@ class Processor:
         if record.offset < state.covered.offset:
             self._handles.append(record.handle)  # a published delta covers it
         else:
-            state.held.append(record.handle)  # it waits in the open batch
+            state.held.append(record)  # a batch not yet published covers it
 
     async def _split(
         self, state: GraphState, record: InputRecord, decoded: Decoded, first: int
@@ -629,26 +669,63 @@ class Processor:
             and state.partition in self._active
             and state.covered.row == 0
             and state.covered.offset > 0
+            and not state.busy
             and state.engine.settle_due
         )
 
     async def _process(
         self, state: GraphState, items: list[Pending], rows: RowSpan | None = None
     ) -> None:
-        tracked = self._metrics.track_in_flight() if self._metrics else contextlib.nullcontext()
-        with tracked:
-            await self._process_batch(state, items, rows)
-        if self._checkpointer is not None:
-            self._checkpointer.note_batch(state.partition)
-            if self._checkpointer.due(state.partition):
-                await self._checkpoint(state.partition)
-
-    async def _process_batch(
-        self, state: GraphState, items: list[Pending], rows: RowSpan | None
-    ) -> None:
+        """Start a batch: the engine applies batches in the order they start, off the event
+        loop; each is published by its own task once the batch started before it is."""
         batch = assemble([p.decoded for p in items])
         loop = asyncio.get_running_loop()
-        report = await loop.run_in_executor(self._executor, state.engine.apply, batch)
+        applied = loop.run_in_executor(self._executor, state.engine.apply, batch)
+        state.busy += 1
+        self._in_flight += 1
+        self._last = asyncio.create_task(
+            self._finish(state, items, rows, len(batch), applied, self._last)
+        )
+
+    async def _finish(
+        self,
+        state: GraphState,
+        items: list[Pending],
+        rows: RowSpan | None,
+        updates: int,
+        applied: Awaitable[BatchReport],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        """Publish a started batch after the one before it; a failure stops the processor."""
+        tracked = self._metrics.track_in_flight() if self._metrics else contextlib.nullcontext()
+        try:
+            with tracked:
+                report = await applied
+                if previous is not None:
+                    await asyncio.wait([previous])
+                async with self._lock:
+                    if self._failure is None:
+                        await self._publish(state, items, rows, updates, report)
+        except Exception as exc:
+            if self._failure is None:
+                self._failure = exc
+            log.error("graph %r: a batch failed: %r", state.graph, exc)
+        finally:
+            state.busy -= 1
+            self._in_flight -= 1
+            async with self._turns:
+                self._turns.notify_all()
+
+    async def _publish(
+        self,
+        state: GraphState,
+        items: list[Pending],
+        rows: RowSpan | None,
+        updates: int,
+        report: BatchReport,
+    ) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.note_batch(state.partition)
         kappa = Kappa.of(report.kappa)
         now = self._now()
         if items:
@@ -663,7 +740,7 @@ class Processor:
             self._topics.deltas,
             key,
             encode_delta(state.graph, report.batch, source, report.delta, now),
-            delta_headers(len(batch), rows),
+            delta_headers(updates, rows),
             delta_partition(state.partition, self._topics.delta_partitions),
         )
         metrics = OutputRecord(
@@ -688,8 +765,9 @@ class Processor:
         state.covered = Position.past(last, rows.stop, rows.total) if rows else Position(last + 1)
         if rows is None or rows.stop == rows.total:
             self._handles += [p.record.handle for p in items]
-        self._handles += state.held
-        state.held = []
+        if state.held:
+            self._handles += [r.handle for r in state.held if r.offset < state.covered.offset]
+            state.held = [r for r in state.held if r.offset >= state.covered.offset]
         await self._deliver()
         if kappa is not None and kappa.unavailable is not None:
             self._kappa_failures.record(state.graph, kappa)
@@ -699,7 +777,7 @@ class Processor:
             self._metrics.record_batch(
                 state.graph,
                 report,
-                updates=len(batch),
+                updates=updates,
                 event_to_delta_seconds=self._now() - oldest,
                 publish_seconds=time.perf_counter() - started,
             )

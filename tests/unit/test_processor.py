@@ -66,6 +66,7 @@ def make(
     limits: GraphLimits | None = None,
     metrics: WorkerMetrics | None = None,
     config: EngineConfig | None = None,
+    pipeline: int = 0,
 ) -> Processor:
     return Processor(
         graphs=GraphTable(
@@ -80,6 +81,7 @@ def make(
         executor=ThreadPoolExecutor(1),
         metrics=metrics,
         wall_clock=lambda: 1000.0,
+        pipeline=pipeline,
     )
 
 
@@ -339,3 +341,31 @@ def test_a_quiet_graph_settles_with_a_batch_without_updates() -> None:
     events = [orjson.loads(r.value) for r in log.delivered("metrics")]
     assert events[-1]["kappa_batch"] == 1 and events[-1]["kappa"] <= 3.0
     assert log.acked() == list(range(len(edges)))  # every record, none twice
+
+
+def test_pipelined_batches_publish_in_order_and_repeats_wait_for_their_delta() -> None:
+    """With batches in flight while intake goes on: deltas in batch order, each input and each
+    repeat acknowledged only after the delta covering it."""
+    log, clock = Log(), Clock()
+    proc = make(log, clock, max_size=2, pipeline=2)
+
+    async def run() -> None:
+        await proc.on_records([insert(i, i, i + 1) for i in range(10)])  # 5 batches
+        again = [insert(o, o, o + 1)._replace(handle=("again", o)) for o in (1, 9)]
+        await proc.on_records(again)
+        await proc.drain()
+
+    asyncio.run(run())
+    deltas = [orjson.loads(r.value) for r in log.delivered("deltas")]
+    assert [d["batch"] for d in deltas] == [0, 1, 2, 3, 4]
+    assert len({h for h in log.acked()}) == 12
+    for i, (kind, item) in enumerate(log.events):
+        if kind != "ack":
+            continue
+        offset = item[1] if isinstance(item, tuple) else item
+        published = [
+            orjson.loads(r.value)["source"]["last_offset"]  # type: ignore[attr-defined]
+            for k, r in log.events[:i]
+            if k == "deliver" and r.topic == "deltas"  # type: ignore[attr-defined]
+        ]
+        assert published and max(published) >= offset, (item, published)
