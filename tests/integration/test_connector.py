@@ -351,13 +351,14 @@ def test_paused_partition_loses_no_fetched_record(kafka_bootstrap: str, tmp_path
         kafka_bootstrap, topics, group, batch_max_size="150", batch_max_wait="0.2",
         pause_pending_updates="40", buffer_records="1000",
     )  # fmt: skip
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    for g in graphs:
-        worker.wait_until(lambda g=g: _covered(kafka_bootstrap, topics, g, offsets[-1] - 1), 120, g)
-    scraped: dict[str, float] = {}
-    worker.wait_until(lambda: _scrape(worker, scraped), 30, "metrics")
-    assert scraped["sparsiflow_input_pauses_total"] >= 3  # backpressure paused it repeatedly
-    assert worker.stop(timeout=60) == 0, worker.diagnosis()
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        last = offsets[-1] - 1
+        for g in graphs:
+            worker.wait_until(lambda g=g: _covered(kafka_bootstrap, topics, g, last), 120, g)
+        scraped: dict[str, float] = {}
+        worker.wait_until(lambda: _scrape(worker, scraped), 30, "metrics")
+        assert scraped["sparsiflow_input_pauses_total"] >= 3  # backpressure paused it repeatedly
+        assert worker.stop(timeout=60) == 0, worker.diagnosis()
     for g in graphs:
         state = _state(kafka_bootstrap, topics, g, with_input=False)
         assert len(state.sparsifier) == n  # a path: every edge in H, none twice
