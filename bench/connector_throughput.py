@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import orjson
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from threadpoolctl import threadpool_limits
 
 from sparsiflow.connector.kafka.produce import produce
 from sparsiflow.connector.kafka.topic_reader import read_topic
@@ -191,6 +192,7 @@ def _engine_time(
     ]
     engine_ = Engine(EngineSettings(**engine).config(), graph_id=GRAPHS[0])  # type: ignore[arg-type]
     inline = []
+    blas = threadpool_limits(limits=1, user_api="blas")  # as in the worker (process_tuning)
     for d in deltas:
         source = d["source"]
         covered = records[source["first_offset"] : source["last_offset"] + 1]
@@ -199,6 +201,7 @@ def _engine_time(
         engine_.apply(batch)
         inline.append(time.perf_counter() - started)
     engine_.close()
+    blas.restore_original_limits()
     return {
         "engine_seconds_worker": round(sum(worker), 3),
         "engine_seconds_inline": round(sum(inline), 3),

@@ -24,6 +24,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
 
     from sparsiflow.connector.kafka.app import create_app
     from sparsiflow.connector.kafka.preflight import preflight
+    from sparsiflow.connector.kafka.process_tuning import tune_process
     from sparsiflow.connector.kafka.topics import accepted_bytes, ensure_topics, partition_count
     from sparsiflow.connector.observability.logs import logging_config, setup_worker_logging
     from sparsiflow.connector.observability.metrics import WorkerMetrics, serve_metrics
@@ -70,6 +71,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
             lambda: read_totals(registry),
         ),
     )
+    tune_process()  # after assembly: what exists now is frozen out of collections
     worker = faust.Worker(
         app,
         loglevel=loglevel,

@@ -118,6 +118,9 @@ class GraphTable:
 
     def find(self, graph: str, partition: int) -> GraphState | ParkedGraph | Rejected | None:
         """``graph`` as held for a record from ``partition`` (None: not held)."""
+        resident = self._graphs.get(graph)
+        if resident is not None and resident.partition == partition:
+            return resident  # the common case: only an owner holds a graph (checked below)
         if self.ownership is not None:
             wrong = self.ownership.wrong_partition(graph, partition)
             if wrong is not None:
