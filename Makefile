@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer bench-graph-memory gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer bench-readers bench-graph-memory gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -24,7 +24,7 @@ $(UV): requirements/uv.txt
 
 $(STAMP): pyproject.toml requirements/dev.txt scripts/install-system-tools.sh $(UV)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(UV) pip sync -q --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(UV) pip sync -q --python $(BIN)/python --require-hashes --compile-bytecode requirements/dev.txt
 	$(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	scripts/install-system-tools.sh
 	$(BIN)/python -c 'from sparsiflow.connector.kafka.devbroker import ensure_broker_jars as e; print("kafka jars:", e())'
@@ -115,6 +115,12 @@ bench-graph-memory: dev
 bench-consumer: dev
 	$(ONE_CORE) $(BIN)/python -m bench.consumer_load --churn-rounds 40 \
 		--out bench/results/consumer_load.json
+
+# The confluent-kafka readers (read_topic, recovery's log reader, a partition's recovery) with
+# librdkafka's fetch.queue.backoff.ms at its default (1000 ms) and lower (bench/reader_stalls.py).
+bench-readers: dev
+	$(BIN)/python -m bench.reader_stalls --backoff-ms 1000 10 1 \
+		--out bench/results/reader_stalls.json
 
 # Wheels of what the engine's GPU check needs (Linux x86_64, CPython 3.11), for
 # bench/gpu_check.sh on a GPU machine without network.

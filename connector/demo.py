@@ -12,12 +12,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sparsiflow.connector.warmup import WarmUp
 from sparsiflow.connector.wire.deltas import decode_delta
 from sparsiflow.connector.wire.metrics_events import MetricsEvent, decode_metrics
 from sparsiflow.workloads import Family
@@ -51,6 +53,8 @@ class _Progress:
     kappa: float | None = None  # the latest published estimate
     checked: int = -1  # the latest batch a published kappa check read
     latencies: list[float] = field(default_factory=list)
+    started: float = 0.0  # time.monotonic() when the stream started
+    first_delta: float | None = None  # seconds from the stream's start to its first delta
 
 
 def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
@@ -67,11 +71,14 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
     topics = {k: f"demo.{k}" for k in ("input", "deltas", "metrics", "dlq", "edges")}
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        kernels = _compile_kernels(stack, log)
         log("starting a local Apache Kafka broker (KRaft) ...")
         broker = LocalKafka(workdir=workdir / "kafka")
         with _quiet_stderr():
             broker.start()
         stack.callback(broker.stop)
+        if kernels is not None:
+            log(f"kernels: {kernels.result().describe()}")
         log(f"broker ready at {broker.bootstrap}; starting a worker ...")
         target = "off" if options.target_kappa is None else str(options.target_kappa)
         env = worker_env(
@@ -83,7 +90,7 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
         stack.callback(worker.stop)
         updates, base_edges = _stream(options, log)
         conf: dict[str, Any] = {"bootstrap.servers": broker.bootstrap, "log_level": 3}
-        progress = _Progress()
+        progress = _Progress(started=time.monotonic())
         sender = threading.Thread(
             target=_produce, args=(conf, topics["input"], options, updates, progress), daemon=True
         )
@@ -97,16 +104,31 @@ def run_demo(options: DemoOptions, say: Say) -> dict[str, Any]:
         if worker.stop() != 0:
             raise RuntimeError(f"the worker did not stop cleanly:\n{worker.diagnosis()}")
         lat = np.array(progress.latencies or [0.0])
+        first = progress.first_delta
         summary |= {
             "updates": len(updates),
             "base_edges": base_edges,
             "batches": progress.batches,
             "event_to_delta_p50_s": round(float(np.percentile(lat, 50)), 4),
             "event_to_delta_p99_s": round(float(np.percentile(lat, 99)), 4),
+            "first_delta_s": first if first is None else round(first, 2),
             "stream_seconds": round(elapsed, 1),
         }
     log("stopped the worker and the broker")
     return summary
+
+
+def _compile_kernels(stack: contextlib.ExitStack, log: Say) -> Future[WarmUp] | None:
+    """When the kernel cache is cold, say so and compile every kernel in a thread (while the
+    broker starts), so that the worker loads them; None when they are cached."""
+    from sparsiflow.connector.warmup import warm_up_all
+    from sparsiflow.engine import kernel_cache
+
+    if kernel_cache.status().warm:
+        return None
+    log("compiling the engine's kernels (first run only, ~30 s) ...")
+    pool = stack.enter_context(ThreadPoolExecutor(1, "kernels"))
+    return pool.submit(warm_up_all)
 
 
 def _mkdir(path: Path) -> Path:
@@ -172,14 +194,9 @@ def _follow(
     a kappa check of the final graph has entered (the worker settles a quiet graph)."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer(
-        {
-            **conf,
-            "group.id": f"demo-follow-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",  # the worker's outputs are transactional
-        }
-    )
+    from sparsiflow.connector.kafka.reader_config import reader_config
+
+    consumer = Consumer({**reader_config(conf, "demo-follow"), "auto.offset.reset": "earliest"})
     consumer.subscribe([topics["deltas"], topics["metrics"]])
     covered, shown, deadline = -1, 0.0, time.monotonic() + timeout
     ends: list[tuple[int, int]] = []  # (last offset, batch) of each delta
@@ -192,6 +209,9 @@ def _follow(
             if msg is not None and msg.error() is None and msg.key() == graph.encode():
                 if msg.topic() == topics["deltas"]:
                     delta = decode_delta(msg.value())
+                    if progress.first_delta is None:
+                        progress.first_delta = time.monotonic() - progress.started
+                        log(f"first delta {progress.first_delta:.1f} s after the stream started")
                     covered = max(covered, delta.source.last_offset)
                     progress.batches = delta.batch + 1
                     ends.append((delta.source.last_offset, delta.batch))

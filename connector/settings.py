@@ -158,10 +158,10 @@ class WorkerSettings(BaseSettings):
     graphs go to the DLQ (``too_many_graphs``). ``graph_idle_seconds``: a graph without
     records for this long is evicted to the state folder and reloaded by its next record (0:
     never; needs ``state_dir``).
-    ``session_timeout``: seconds
-    before the group gives a silent worker's partitions to others. ``buffer_records``: most records
-    fetched at once (handed to the processor as one list per partition). ``pause_pending_updates``: pause fetching a partition while this
-    many of its updates wait in open batches (resumed at half). ``transactions``
+    ``session_timeout``: seconds before the group gives a silent worker's partitions to
+    others. ``buffer_records``: most records fetched at once (handed to the processor as one
+    list per partition). ``pause_pending_updates``: pause fetching a partition while this many
+    of its updates wait in open batches (resumed at half). ``transactions``
     (``SPARSIFLOW_TRANSACTIONS``, default true): publish each batch's delta, metrics event and
     current-H records in one Kafka transaction of the input partition's only writer (see
     :mod:`sparsiflow.connector.kafka.transactions`); false: the old path, where a worker frozen

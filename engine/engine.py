@@ -565,16 +565,29 @@ class Engine:
 
 
 def warm_up(config: EngineConfig) -> float:
-    """Load (or compile) every kernel a stream needs by running a tiny graph through it, so a
-    worker's first real batch is not slowed by it; returns the seconds it took."""
+    """Load (or compile) every kernel a stream needs by running tiny graphs through it, so a
+    worker's first real batch is not slowed by it: a bulk build, insertions, deletions with
+    repairs, a snapshot round trip and the recovery replay of those batches, with dense node
+    ids and with sparse ones (the id map's hash table). Returns the seconds it took."""
     start = time.perf_counter()
     ring = np.arange(64, dtype=np.int64)
-    engine = Engine(config, graph_id="warm-up")
-    engine.apply(UpdateBatch.inserts(ring, (ring + 1) % 64, np.ones(64)))
-    engine.apply(UpdateBatch.inserts(ring[::3], (ring[::3] + 7) % 64, np.full(22, 2.0)))
-    engine = Engine.restore(engine.snapshot())
-    u, v, _ = engine.sparsifier_edges()
-    engine.apply(UpdateBatch.build(np.full(4, Op.DELETE), u[:4], v[:4]))
+    for ids in (ring, ring << 40):
+        engine = Engine(config, graph_id="warm-up")
+        batches = [
+            UpdateBatch.inserts(ids, np.roll(ids, -1), np.ones(64)),
+            UpdateBatch.inserts(ids[::3], np.roll(ids, -7)[::3], np.full(22, 2.0)),
+        ]
+        reports = [engine.apply(batch) for batch in batches]
+        engine.close()
+        engine = Engine.restore(engine.snapshot())
+        u, v, _ = engine.sparsifier_edges()
+        batches.append(UpdateBatch.build(np.full(4, Op.DELETE), u[:4], v[:4]))
+        reports.append(engine.apply(batches[-1]))
+        engine.close()
+        twin = Engine(config, graph_id="warm-up")
+        for batch, report in zip(batches, reports, strict=True):
+            twin.replay(batch, report.delta)
+        twin.close()
     return time.perf_counter() - start
 
 

@@ -49,6 +49,9 @@ from mode.utils.futures import notify
 __all__ = ["FAUST_VERSION", "BulkConsumer", "BulkHandler", "install"]
 
 log = logging.getLogger(__name__)
+_service_log = logging.getLogger("faust.sparsiflow.bulk_intake")
+"""The Faust services' own logger (their "Starting..." lines), under ``faust``: quiet by default
+like Faust's (``observability.logs``)."""
 
 FAUST_VERSION = "0.15.3"
 """The faust-streaming release whose consumer internals this module was written against."""
@@ -100,6 +103,8 @@ class _Handed:
 class _BulkConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's aiokafka consumer thread, with :data:`FETCH_MAX_WAIT_MS` (Faust fixes 1500)."""
 
+    logger = _service_log
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its start()
@@ -109,6 +114,7 @@ class _BulkConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class BulkConsumer(faust_aiokafka.Consumer):
     """The aiokafka driver's consumer with bulk delivery of one topic (see the module)."""
 
+    logger = _service_log
     transport: _BulkTransport
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

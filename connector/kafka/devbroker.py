@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sparsiflow.engine.kernel_cache import project_cache_dir
+
 __all__ = [
     "KAFKA_VERSION",
     "BrokerError",
@@ -82,12 +84,9 @@ class BrokerError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """Folder for downloaded jars and broker state: ``$SPARSIFLOW_CACHE_DIR`` or the XDG cache."""
-    explicit = os.environ.get("SPARSIFLOW_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sparsiflow"
+    """Folder for downloaded jars and broker state: the project cache, ``$SPARSIFLOW_CACHE_DIR``
+    or the XDG cache's ``sparsiflow`` (the compiled kernels live there too)."""
+    return project_cache_dir()
 
 
 @contextlib.contextmanager

@@ -5,10 +5,10 @@ high-watermark read every reader of a topic starts from. Blocking: call from a w
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from sparsiflow.connector.kafka.reader_config import reader_config
 from sparsiflow.connector.recovery.restorer import LogRecord
 
 __all__ = ["KafkaLogReader", "high_watermark"]
@@ -42,17 +42,14 @@ class KafkaLogReader:
 
     def __init__(self, config: dict[str, Any], timeout: float = 60.0) -> None:
         self._config = {
-            **config,
-            "group.id": f"sparsiflow-recovery-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
+            **reader_config(config, "sparsiflow-recovery"),
             "auto.offset.reset": "error",  # records gone (retention) must not pass unnoticed
             "fetch.wait.max.ms": 50,
         }
         self._timeout = timeout
         self._consumer: Any = None
         self._uncommitted: Any = None
+        self._known: set[str] = set()  # topics whose metadata the consumer holds
 
     def _client(self) -> Any:
         if self._consumer is None:
@@ -100,6 +97,9 @@ class KafkaLogReader:
         if start >= end:
             return
         consumer = self._client()
+        if topic not in self._known:  # else a topic new to it waits for librdkafka's 1 s scan
+            consumer.list_topics(topic, timeout=self._timeout)
+            self._known.add(topic)
         consumer.assign([TopicPartition(topic, partition, start)])
         try:
             last = time.monotonic()
@@ -134,3 +134,4 @@ class KafkaLogReader:
             if consumer is not None:
                 consumer.close()
         self._consumer = self._uncommitted = None
+        self._known.clear()

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sparsiflow.connector.kafka.log_reader import high_watermark
+from sparsiflow.connector.kafka.reader_config import reader_config
 
 __all__ = ["MissingTopicError", "read_topic", "topic_partitions"]
 
@@ -48,16 +49,7 @@ def read_topic(
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    consumer = Consumer(
-        {
-            **config,
-            "group.id": f"sparsiflow-reader-{time.time_ns()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.queue.backoff.ms": 10,  # the default (1 s) stalls whenever the queue fills
-            "isolation.level": "read_committed",  # the workers' outputs are transactional
-        }
-    )
+    consumer = Consumer(reader_config(config, "sparsiflow-reader"))
     try:
         meta = consumer.list_topics(topic, timeout=30).topics[topic]
         if meta.error is not None:

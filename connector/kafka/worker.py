@@ -9,6 +9,7 @@ from sparsiflow.connector.kafka.transactions import PartitionTakenOverError
 from sparsiflow.connector.settings import Settings
 from sparsiflow.connector.stream.processor import WorkerPausedError
 from sparsiflow.connector.wire.dead_letters import MIN_DLQ_BYTES, DeadLetterWriteError
+from sparsiflow.engine.config import EngineConfig
 
 __all__ = ["run_worker"]
 
@@ -29,7 +30,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from sparsiflow.connector.observability.logs import logging_config, setup_worker_logging
     from sparsiflow.connector.observability.metrics import WorkerMetrics, serve_metrics
     from sparsiflow.connector.observability.progress import ProgressLog, read_totals
-    from sparsiflow.engine.engine import warm_up
     from sparsiflow.engine.walks.backends import make_backend
 
     setup_worker_logging(loglevel)
@@ -49,7 +49,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     backend = make_backend(settings.engine.backend).name  # "auto" resolved, as engines do
     metrics.set_engine_info(backend=backend, mode=settings.engine.mode)
     metrics.set_kappa_bound(settings.engine.target_kappa)
-    log.info("engine kernels ready in %.1f s", warm_up(settings.engine.config()))
+    _load_kernels(settings.engine.config())
     server = serve_metrics(registry, settings.worker.metrics_port)
     topics = settings.topics
     app = create_app(
@@ -97,6 +97,26 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         return status
     print(f"sparsiflow worker stopped: {_reason(crash)}", flush=True)
     return 1
+
+
+def _load_kernels(config: EngineConfig) -> None:
+    """Load the engine's kernels before the worker takes partitions (about a second from a
+    warm cache; compiling them takes about 30 s, so the log says so first)."""
+    from sparsiflow.engine import kernel_cache
+    from sparsiflow.engine.engine import warm_up
+
+    cache = kernel_cache.status()
+    if not cache.warm:
+        log.warning(
+            "loading or compiling the engine's kernels (up to ~30 s; %s): `sparsiflow warmup` "
+            "compiles them ahead, as the images do", cache.reason,
+        )  # fmt: skip
+    seconds = warm_up(config)
+    loaded, compiled = kernel_cache.compile_counts()
+    log.info(
+        "engine kernels ready in %.1f s (%d loaded from the cache, %d compiled; cache %s)",
+        seconds, loaded, compiled, cache.folder,
+    )  # fmt: skip
 
 
 def _reason(exc: BaseException) -> str:

@@ -100,7 +100,12 @@ def record_bytes(record: OutputRecord) -> int:
 
 
 def _envelope(
-    topic: str, key: bytes | None, value: bytes, originals: Sequence[tuple[str, bytes]], ours: Headers, limit: int
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    originals: Sequence[tuple[str, bytes]],
+    ours: Headers,
+    limit: int,
 ) -> OutputRecord:
     room = limit - RECORD_OVERHEAD - _DROPPED_BYTES - _headers_bytes(ours)
     if key is not None and len(key) > KEY_PREFIX_BYTES:

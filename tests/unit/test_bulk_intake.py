@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiokafka
 import faust
 import pytest
 from faust.app import base as faust_app
@@ -43,6 +44,8 @@ RELIED_ON = {
     "App._on_partitions_revoked": "d5c895bbe57dc73a",  # waits for acks, then the revocation
     "Recovery._resume_streams": "d986a6710c1aca98",  # seeks to committed offsets after an
     "Recovery.on_recovery_completed": "6ef567acf072e46d",  # assignment (one of the two)
+    "AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",  # fetch wait set after
+    "AIOKafkaConsumer.start": "2f1ba70443327538",  # reads _fetch_max_wait_ms (aiokafka)
 }
 
 
@@ -53,6 +56,8 @@ def _source(name: str) -> str:
         "Fetcher": faust_consumer.Fetcher,
         "App": faust_app.App,
         "Recovery": faust_recovery.Recovery,
+        "AIOKafkaConsumerThread": faust_aiokafka.AIOKafkaConsumerThread,
+        "AIOKafkaConsumer": aiokafka.AIOKafkaConsumer,
     }[owner]
     fun = getattr(cls, attr)
     return inspect.getsource(getattr(fun, "fun", fun))

@@ -84,6 +84,24 @@ def test_images_are_multi_stage_non_root_and_health_checked(variant: str) -> Non
     assert "pip install --no-deps /tmp/wheel/*.whl" in text  # the package, without resolving
 
 
+@pytest.mark.parametrize("variant", sorted(DOCKERFILES))
+def test_images_carry_their_compiled_kernels(variant: str) -> None:
+    """Every kernel is compiled at build time for any x86-64 CPU, and at run time read from the
+    image into the writable cache folder (engine/kernel_cache.py), not compiled again."""
+    build, runtime = re.split(r"^FROM .* AS runtime$", DOCKERFILES[variant].read_text(), flags=re.M)
+    assert "ENV NUMBA_CPU_NAME=generic" in build
+    assert "SPARSIFLOW_CACHE_DIR=/opt/sparsiflow/cache /opt/venv/bin/sparsiflow warmup" in build
+    assert "/opt/venv/bin/sparsiflow warmup --check" in build  # the run-time copy is warm
+    assert "COPY --from=build /opt/sparsiflow/cache /opt/sparsiflow/cache" in runtime
+    for setting in (
+        "NUMBA_CPU_NAME=generic",
+        "SPARSIFLOW_CACHE_DIR=/tmp/sparsiflow",
+        "SPARSIFLOW_PREBUILT_KERNELS=/opt/sparsiflow/cache/numba",
+    ):
+        assert setting in runtime
+    assert "NUMBA_CACHE_DIR" not in runtime  # it would replace the per-version folder
+
+
 def test_dockerignore_sends_only_the_package_sources() -> None:
     lines = [
         line for line in (REPO / ".dockerignore").read_text().splitlines()

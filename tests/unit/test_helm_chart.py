@@ -148,6 +148,21 @@ def test_default_is_a_hardened_cpu_worker_with_a_checkpoint_volume(chart: helm.C
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
 
 
+def test_the_kernel_cache_is_left_to_the_image(chart: helm.Chart) -> None:
+    """The image copies its compiled kernels into /tmp at start (the root filesystem is
+    read-only): the chart keeps /tmp writable and leaves the image's cache settings alone."""
+    kinds = render(chart, {})
+    settings = {
+        "NUMBA_CACHE_DIR",
+        "NUMBA_CPU_NAME",
+        "SPARSIFLOW_CACHE_DIR",
+        "SPARSIFLOW_PREBUILT_KERNELS",
+    }
+    assert not settings & set(one(kinds, "ConfigMap")["data"])
+    volumes = one(kinds, "StatefulSet")["spec"]["template"]["spec"]["volumes"]
+    assert next(v for v in volumes if v["name"] == "tmp")["emptyDir"]["medium"] == "Memory"
+
+
 def test_config_changes_roll_the_pods(chart: helm.Chart) -> None:
     def checksum(values: dict[str, Any]) -> str:
         template = one(render(chart, values), "StatefulSet")["spec"]["template"]
