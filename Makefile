@@ -94,7 +94,7 @@ bench-replay: dev
 		default:K=16,target=70
 
 bench-connector: dev
-	$(BIN)/python -m bench.connector_throughput --out bench/results/connector_throughput.json
+	$(BIN)/python -m bench.connector_throughput --scale-out --out bench/results/connector_throughput.json
 
 # The kappa contract's cost through the worker (2^17 nodes): default target, measure only, none.
 bench-quality: dev

@@ -131,39 +131,54 @@ def _catch_up(
     workers: int = 1,
 ) -> dict[str, Any]:
     """Warm-up and backlog of ``graphs`` graphs (one per input partition) preloaded, then
-    ``workers`` workers of one group drain them."""
+    ``workers`` workers of one group drain them. Rate: the updates of every delta after the
+    first one published / the time from that first delta to the last one (the first covers
+    the workers' start; the warm-up graph's first batch takes the kernels' first runs)."""
     topics = _topics(conf)
     names = GRAPHS[:graphs]
     ends = {}
     for g in names:
-        warm_last = _send(conf, topics["input"], g, warm, form)
-        ends[g] = (warm_last, _send(conf, topics["input"], g, updates, form))
+        _send(conf, topics["input"], g, warm, form)
+        ends[g] = _send(conf, topics["input"], g, updates, form)
     group = f"bench-{uuid.uuid4().hex[:6]}"
     procs = [_worker(conf, workdir, topics, group, settings).start() for _ in range(workers)]
     try:
-        deltas = {g: _wait(conf, topics, g, ends[g][1], procs[0]) for g in names}
+        deltas = {g: _wait(conf, topics, g, ends[g], procs[0]) for g in names}
     finally:
         for proc in procs:
             proc.stop()
-    begun = min(
-        max(d["produced_at"] for d in deltas[g] if d["source"]["last_offset"] <= ends[g][0])
-        for g in names
+    sizes = [len(r) for r in _records(form, warm, updates)]
+    begun = min(d[0]["produced_at"] for d in deltas.values())
+    counted = sum(
+        sum(sizes[d["source"]["first_offset"] : d["source"]["last_offset"] + 1])
+        for found in deltas.values()
+        for d in found
+        if d["produced_at"] > begun
     )
-    seconds = max(deltas[g][-1]["produced_at"] for g in names) - begun
-    total = len(updates) * graphs
+    seconds = max(d[-1]["produced_at"] for d in deltas.values()) - begun
     return {
         "graphs": graphs,
         "workers": workers,
-        "updates": total,
+        "updates": counted,
         "seconds": round(seconds, 3),
-        "updates_per_s": round(total / seconds),
-        "records_per_s": round(total / seconds / (PER_RECORD if form == "batch" else 1)),
+        "updates_per_s": round(counted / seconds),
+        "records_per_s": round(counted / seconds / (PER_RECORD if form == "batch" else 1)),
         "batches": sum(len(d) for d in deltas.values()),
     } | (
         _engine_time(conf, topics, form, warm, updates, deltas[names[0]], settings[0])
         if graphs == 1
         else {}
     )
+
+
+def _records(form: str, warm: UpdateBatch, updates: UpdateBatch) -> list[UpdateBatch]:
+    """The updates of each input record of a graph, by offset (warm-up, then the stream)."""
+    per = PER_RECORD if form == "batch" else 1
+    return [
+        part.slice(start, start + per)
+        for part in (warm, updates)
+        for start in range(0, len(part), per)
+    ]
 
 
 def _engine_time(
@@ -178,12 +193,7 @@ def _engine_time(
     """Engine time per batch in the worker (its metrics events) against the same batches
     applied here, one after the other, with nothing else running: how much the worker's
     intake slows the engine down (GIL and CPU contention)."""
-    per = PER_RECORD if form == "batch" else 1
-    records = [
-        part.slice(start, start + per)
-        for part in (warm, updates)
-        for start in range(0, len(part), per)
-    ]
+    records = _records(form, warm, updates)
     graph = GRAPHS[0].encode()
     worker = [
         orjson.loads(m.value())["engine_seconds"]

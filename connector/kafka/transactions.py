@@ -203,7 +203,8 @@ class TransactionalPublisher:
         offsets: dict[int, int],
         errors: list[Any],
     ) -> int:
-        """Send ``records`` (indices from ``first``); returns the index after the last."""
+        """Send ``records`` (indices from ``first``), waiting for room whenever the client's
+        local queue is full; returns the index after the last."""
 
         def delivered(index: int) -> Callable[[Any, Any], None]:
             def done(err: Any, msg: Any) -> None:
@@ -215,14 +216,19 @@ class TransactionalPublisher:
             return done
 
         for i, r in enumerate(records, first):
-            producer.produce(
-                r.topic,
-                value=r.value,
-                key=r.key,
-                partition=-1 if r.partition is None else r.partition,
-                headers=list(r.headers) if r.headers else None,
-                on_delivery=delivered(i),
-            )
+            while True:
+                try:
+                    producer.produce(
+                        r.topic,
+                        value=r.value,
+                        key=r.key,
+                        partition=-1 if r.partition is None else r.partition,
+                        headers=list(r.headers) if r.headers else None,
+                        on_delivery=delivered(i),
+                    )
+                    break
+                except BufferError:  # the local queue is full (e.g. a recovered graph's whole
+                    producer.poll(0.05)  # current-H): wait for deliveries to make room
         return first + len(records)
 
     def _flush(self, producer: Any, count: int, offsets: dict[int, int], errors: list[Any]) -> None:

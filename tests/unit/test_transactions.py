@@ -264,3 +264,35 @@ def test_a_failed_commit_is_aborted_unless_fenced() -> None:
     with pytest.raises(PartitionTakenOverError, match=r"in\[0\] was taken over"):
         publisher._publish(0, [record], None)
     assert "abort" not in fenced.calls  # a fenced producer can do nothing more
+
+
+class QueueProducer(FakeProducer):
+    """A producer double whose local queue holds ``room`` records until polled."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__(KafkaError(KafkaError._TIMED_OUT))
+        self.room, self.queued, self.delivered = room, 0, 0
+
+    def produce(self, topic: str, **kwargs: object) -> None:
+        if self.queued == self.room:
+            raise BufferError("Local: Queue full")
+        self.queued += 1
+        super().produce(topic, **kwargs)
+        self.delivered += 1
+
+    def poll(self, timeout: float) -> int:
+        self.queued = 0
+        return 0
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.calls.append("commit")
+
+
+def test_more_records_than_the_local_queue_holds_wait_for_room() -> None:
+    """A recovered graph's current-H can outnumber the client's queue (100,000 records)."""
+    records = [OutputRecord("edges", b"g", b"v", [], 0)] * 25
+    publisher = TransactionalPublisher({}, "g", "in", max_bytes=2**20)
+    producer = QueueProducer(room=4)
+    publisher._producers[0] = producer
+    assert publisher._publish(0, records, None) == 7
+    assert producer.delivered == 25 and producer.calls[-1] == "commit"
