@@ -15,7 +15,8 @@ inputs are acknowledged once it is committed.
 Partitions: before the first record of an input partition is processed its graphs are
 recovered (checkpoint + deltas topic, :mod:`sparsiflow.connector.recovery.restorer`); records its
 graphs' deltas already cover are repeats, acknowledged without processing. A record with more
-updates than a batch holds is split into batches of its own, each delta naming its rows.
+updates than a batch holds is split into batches of its own, each delta naming its rows, unless
+it is an empty graph's first load: then it is one batch (one bulk build).
 
 Quarantine: a graph whose delta log recovery finds contradictory (two contents for one batch)
 is held without an engine; nothing more is published for it and its records are dead-lettered
@@ -74,6 +75,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+YIELD_RECORDS = 512
+"""Input records taken between two turns of the event loop (one call may take thousands)."""
 
 
 class Sink(Protocol):
@@ -161,7 +165,7 @@ class Processor:
         self.graphs = graphs
         self._publisher = publisher
         self._pause_limit = pause_limit  # 0: no check
-        self._beat = time.monotonic()  # the last pulse()
+        self._beat: float | None = None  # the last pulse() (None: none yet)
         self._paused: float | None = None  # seconds of a pause seen since the last assignment
         self._topics = topics
         self._sink = sink
@@ -206,6 +210,7 @@ class Processor:
                 self._metrics.record_consumed(len(records))
             ours: set[int] = set()
             touched: set[int] = set()
+            taken = 0
             for record in records:
                 if record.partition not in ours:
                     if not await self._guarded(self._own(record.partition)):
@@ -216,6 +221,9 @@ class Processor:
                 if work is not None:
                     await self._guarded(work)
                     ours.clear()  # the lock may have been free meanwhile: check again
+                taken += 1
+                if not taken % YIELD_RECORDS:
+                    await asyncio.sleep(0)  # heartbeats and pulses go on (lock kept)
             await self._turn(lambda: self._in_flight <= self._pipeline)
             for partition in sorted(touched & self._active):
                 self._throttle(partition)
@@ -290,7 +298,7 @@ class Processor:
         """Called every fraction of a second from the event loop (no lock): notes a pause of
         the loop (the process frozen) longer than ``pause_limit``."""
         now = time.monotonic()
-        gap, self._beat = now - self._beat, now
+        gap, self._beat = now - (self._beat or now), now  # the worker's start is no pause
         if self._pause_limit and gap > self._pause_limit:
             self._paused = max(gap, self._paused or 0.0)
             log.warning("the worker was paused for %.1f s", gap)
@@ -379,7 +387,7 @@ class Processor:
         """Refuse to take ``partition`` after a pause long enough for the group to have given
         it to another worker, until the next assignment: taking it on a stale assignment
         would fence that worker."""
-        gap = time.monotonic() - self._beat  # a pause pulse() has not seen yet
+        gap = time.monotonic() - (self._beat or time.monotonic())  # a pause pulse() missed
         paused = max(self._paused or 0.0, gap if gap > self._pause_limit else 0.0)
         if self._pause_limit and paused:
             raise WorkerPausedError(
@@ -509,7 +517,7 @@ class Processor:
         if first >= rows:
             self._repeat(state, record)
             return None
-        if first > 0 or rows > self.graphs.policy.max_size:
+        if first > 0 or (rows > self.graphs.policy.max_size and not self._loads(state)):
             return self._split(state, record, decoded, first)
         state.taken = Position(record.offset + 1)
         closed = state.batcher.add(Pending(record, decoded), rows)
@@ -660,6 +668,13 @@ class Processor:
             state.taken = Position.past(record.offset, stop, rows)
             await self._process(state, [chunk], RowSpan(start, stop, rows))
 
+    def _loads(self, state: GraphState) -> bool:
+        """Whether a record bigger than a batch is the graph's first load, taken whole (one
+        bulk build instead of a bulk build of its first batch, the rest inserted one batch at
+        a time): G empty, nothing open or in flight. Its delta stays bounded: H has at most as
+        many edges as the record has updates (the contract's cap: 100,000)."""
+        return not state.batcher.size and not state.busy and not state.engine.stats().edges_graph
+
     def _quiet(self, state: GraphState) -> bool:
         """Whether ``state``'s graph has gone quiet and would settle without waiting (a kappa
         check waits to enter, or none has read G as it is): no open batch, its partition
@@ -709,7 +724,7 @@ class Processor:
         except Exception as exc:
             if self._failure is None:
                 self._failure = exc
-            log.error("graph %r: a batch failed: %r", state.graph, exc)
+            log.error("graph %r: a batch failed", state.graph, exc_info=exc)
         finally:
             state.busy -= 1
             self._in_flight -= 1

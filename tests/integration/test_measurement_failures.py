@@ -119,7 +119,7 @@ def test_a_failing_kappa_estimate_leaves_the_stream_running(
             "sparsiflow.engine.engine:Engine.apply",
             "Traceback",
         ),  # at start: the kernels' warm-up batch
-        ("sparsiflow.connector.stream.processor:Processor._process_batch", "[ERROR]"),  # 1st batch
+        ("sparsiflow.connector.stream.processor:Processor._publish", "[ERROR]"),  # 1st batch
     ],
 )
 def test_a_failing_engine_stops_the_worker_and_the_message_says_why(

@@ -158,24 +158,45 @@ def test_crashes_never_lose_or_contradict_a_delta(
 
 def test_a_huge_record_is_split_into_batches_that_name_their_rows() -> None:
     log = MemLog()
+    first = UpdateBatch.inserts([100], [101], [1.0])
     updates = UpdateBatch.inserts(list(range(10)), list(range(1, 11)), [1.0] * 10)
-    value = next(encode_records("g.0", updates))[0]
-    record = log.append_input(INPUT, 0, b"g.0", value)
+    small = log.append_input(INPUT, 0, b"g.0", next(encode_records("g.0", first))[0])
+    record = log.append_input(INPUT, 0, b"g.0", next(encode_records("g.0", updates))[0])
     proc = make(log, None, max_size=4)
 
     async def run() -> None:
+        await proc.on_record(small)
+        await proc.drain()  # G is not empty: the huge record is split
         await proc.on_record(record)
 
     asyncio.run(run())
-    deltas = log.topics["deltas"][0]
-    assert [decode_delta(d.value).batch for d in deltas] == [0, 1, 2]
+    deltas = log.topics["deltas"][0][1:]
+    assert [decode_delta(d.value).batch for d in deltas] == [1, 2, 3]
     assert [dict(d.headers)["sparsiflow.rows"] for d in deltas] == [
         b"0:4/10",
         b"4:8/10",
         b"8:10/10",
     ]
     assert [dict(d.headers)["sparsiflow.updates"] for d in deltas] == [b"4", b"4", b"2"]
-    assert log.acked == [record.handle]  # once, with the last part
+    assert log.acked == [small.handle, record.handle]  # each once, with its last part
+
+
+def test_a_huge_first_record_of_an_empty_graph_is_one_bulk_batch() -> None:
+    log = MemLog()
+    updates = UpdateBatch.inserts(list(range(10)), list(range(1, 11)), [1.0] * 10)
+    record = log.append_input(INPUT, 0, b"g.0", next(encode_records("g.0", updates))[0])
+    proc = make(log, None, max_size=4)
+
+    async def run() -> None:
+        await proc.on_record(record)
+
+    asyncio.run(run())
+    (delta,) = log.topics["deltas"][0]
+    assert decode_delta(delta.value).batch == 0
+    assert "sparsiflow.rows" not in dict(delta.headers)
+    assert dict(delta.headers)["sparsiflow.updates"] == b"10"
+    assert decode_delta(delta.value).delta.added_u.size == 10  # a path: H keeps every edge
+    assert log.acked == [record.handle]
 
 
 def test_records_already_covered_are_acknowledged_not_processed() -> None:

@@ -5,6 +5,7 @@ transaction per batch holding delta, metrics and current-H records, acks after i
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -192,6 +193,7 @@ def test_after_a_long_pause_no_partition_is_taken_until_the_next_assignment() ->
 
     async def run() -> None:
         await proc.on_assigned([0])
+        proc.pulse()  # the worker's pulses have begun
         proc._beat -= 5.0  # frozen for 5 s, then the pulse runs first
         proc.pulse()
         with pytest.raises(ProcessorFailedError, match="paused for 5"):
@@ -204,6 +206,7 @@ def test_after_a_long_pause_no_partition_is_taken_until_the_next_assignment() ->
     proc = _processor(events, FakePublisher(events), pause_limit=1.0)
 
     async def fresh() -> None:
+        proc.pulse()
         proc._beat -= 5.0  # frozen; the record comes before the pulse
         with pytest.raises(ProcessorFailedError, match="another worker may have taken"):
             await proc.on_record(_insert(5, 0))
@@ -214,6 +217,7 @@ def test_after_a_long_pause_no_partition_is_taken_until_the_next_assignment() ->
     proc = _processor(events, FakePublisher(events), pause_limit=1.0)
 
     async def reassigned() -> None:
+        proc.pulse()
         proc._beat -= 5.0
         proc.pulse()
         await proc.on_assigned([0])  # the group assigned it again after the pause
@@ -221,6 +225,18 @@ def test_after_a_long_pause_no_partition_is_taken_until_the_next_assignment() ->
 
     asyncio.run(reassigned())
     assert events[0] == ("open", 0)
+
+    events.clear()
+    proc = _processor(events, FakePublisher(events), pause_limit=1.0)
+
+    async def slow_start() -> None:
+        time.sleep(1.2)  # the worker starts up (Faust, the group) before its first pulse
+        await proc.on_assigned([0])
+        proc.pulse()
+        await proc.on_record(_insert(5, 0))
+
+    asyncio.run(slow_start())
+    assert events[0] == ("open", 0)  # a start is no pause
 
 
 class FakeProducer:
