@@ -179,10 +179,9 @@ class Processor:
         self._flow = flow
         self._idle_seconds = idle_seconds if checkpointer is not None else 0.0
         self._lock = asyncio.Lock()
-        self._turns = asyncio.Condition(self._lock)  # signalled when a batch is published
+        self._published = asyncio.Condition()  # notified as each started batch is published
         self._pipeline = pipeline
         self._in_flight = 0  # batches started and not yet published
-        self._quiescing = 0  # callers waiting for every started batch to be published
         self._last: asyncio.Task[None] | None = None  # the task publishing the last batch
         self._closing = False
         self._outbox: list[OutputRecord] = []
@@ -205,7 +204,7 @@ class Processor:
         task or future per record; backpressure is decided once per call. Returns once at most
         ``pipeline`` started batches are not yet published (0: all are)."""
         async with self._lock:
-            await self._turn(lambda: not self._quiescing)
+            self._check()
             if self._metrics is not None:
                 self._metrics.record_consumed(len(records))
             ours: set[int] = set()
@@ -220,7 +219,6 @@ class Processor:
                 work = self._take(record)
                 if work is not None:
                     await self._guarded(work)
-                    ours.clear()  # the lock may have been free meanwhile: check again
                 taken += 1
                 if not taken % YIELD_RECORDS:
                     await asyncio.sleep(0)  # heartbeats and pulses go on (lock kept)
@@ -426,20 +424,16 @@ class Processor:
         await self._deliver()
 
     async def _turn(self, ready: Callable[[], bool]) -> None:
-        """Wait until ``ready()`` (the lock is free meanwhile: published batches signal);
-        raise if a batch failed."""
+        """Wait, keeping the lock (publishing does not need it), until ``ready()`` as batches
+        are published; raise if one failed."""
         self._check()
-        await self._turns.wait_for(lambda: ready() or self._failure is not None)
+        async with self._published:
+            await self._published.wait_for(lambda: ready() or self._failure is not None)
         self._check()
 
     async def _quiesce(self) -> None:
-        """Wait until every started batch is published; none starts meanwhile."""
-        self._quiescing += 1
-        try:
-            await self._turn(lambda: self._in_flight == 0)
-        finally:
-            self._quiescing -= 1
-            self._turns.notify_all()
+        """Wait until every started batch is published (the lock held: none starts)."""
+        await self._turn(lambda: self._in_flight == 0)
 
     async def _checkpoint_if_due(self, partition: int) -> None:
         if self._checkpointer is not None and self._checkpointer.due(partition):
@@ -586,6 +580,7 @@ class Processor:
             self._reject(record, held)
             return
         state = await self._reload(held)
+        state.active_at = self.graphs.clock()
         if state.taken.rows_left(record.offset, 1):
             self._repeat(state, record)
             return
@@ -692,7 +687,10 @@ class Processor:
         self, state: GraphState, items: list[Pending], rows: RowSpan | None = None
     ) -> None:
         """Start a batch: the engine applies batches in the order they start, off the event
-        loop; each is published by its own task once the batch started before it is."""
+        loop; each is published by its own task once the batch started before it is. Publishing
+        runs beside the lock's holder, touching only what a batch's publication owns (its
+        graph's covered position, delta offset and held repeats, the outbox, taken and swapped
+        without an await between)."""
         batch = assemble([p.decoded for p in items])
         loop = asyncio.get_running_loop()
         applied = loop.run_in_executor(self._executor, state.engine.apply, batch)
@@ -718,9 +716,8 @@ class Processor:
                 report = await applied
                 if previous is not None:
                     await asyncio.wait([previous])
-                async with self._lock:
-                    if self._failure is None:
-                        await self._publish(state, items, rows, updates, report)
+                if self._failure is None:  # not under the lock: its holder may be waiting here
+                    await self._publish(state, items, rows, updates, report)
         except Exception as exc:
             if self._failure is None:
                 self._failure = exc
@@ -728,8 +725,8 @@ class Processor:
         finally:
             state.busy -= 1
             self._in_flight -= 1
-            async with self._turns:
-                self._turns.notify_all()
+            async with self._published:
+                self._published.notify_all()
 
     async def _publish(
         self,
