@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -38,6 +36,8 @@ import orjson
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from threadpoolctl import threadpool_limits
 
+from bench.emit import emit
+from bench.machine import machine_info
 from sparsiflow.connector.kafka.produce import produce
 from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
@@ -358,20 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         "graph": {"family": "delaunay", "nodes": args.nodes, "updates": len(full)},
         "engine": engine,
         "results": results,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "broker": "local" if broker else bootstrap,
-        },
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info() | {"broker": "local" if broker else bootstrap},
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 if __name__ == "__main__":

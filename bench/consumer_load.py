@@ -15,7 +15,6 @@ for a compaction before measuring. Starts a local broker unless ``--bootstrap-se
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.emit import emit
 from bench.machine import machine_info
 from sparsiflow.connector.downstream.client import SparsifierClient
 from sparsiflow.connector.kafka.topic_reader import read_topic
@@ -152,12 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "broker": "local" if broker else conf["bootstrap.servers"],
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 if __name__ == "__main__":

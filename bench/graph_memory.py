@@ -12,7 +12,6 @@ eviction after ``--idle-seconds``, 0: none); the resident set is the worker's ow
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import orjson
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.emit import emit
 from bench.machine import machine_info
 from sparsiflow.connector.kafka.worker_process import WorkerProcess, worker_env
 
@@ -107,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
             with LocalKafka(workdir=Path(tmp) / "kafka") as broker:
                 result = measure(broker.bootstrap, args.graphs, args.idle_seconds, Path(tmp))
-    text = json.dumps({"machine": machine_info(), **result}, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
-    return 0
+    return emit({"machine": machine_info(), **result}, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import resource
 import statistics
 import sys
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.emit import emit
 from bench.machine import machine_info
 from sparsiflow.connector.kafka.log_reader import KafkaLogReader
 from sparsiflow.connector.kafka.produce import produce
@@ -246,12 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "broker": "local" if broker else conf["bootstrap.servers"],
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 if __name__ == "__main__":
