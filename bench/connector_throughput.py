@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from threadpoolctl import threadpool_limits
 
 from bench.emit import emit
+from bench.local_broker import broker_for
 from bench.machine import machine_info
 from sparsiflow.connector.kafka.produce import produce
 from sparsiflow.connector.kafka.topic_reader import read_topic
@@ -319,13 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     warm = UpdateBatch(warm.ops, warm.u + 2**40, warm.v + 2**40, warm.w)
     workdir = Path(tempfile.mkdtemp(prefix="bench-connector-"))
-    broker = None
-    if args.bootstrap_servers is None:
-        from sparsiflow.connector.kafka.devbroker import LocalKafka
-
-        broker = LocalKafka(workdir=workdir / "kafka")
-        broker.start()
-    bootstrap = args.bootstrap_servers or broker.bootstrap  # type: ignore[union-attr]
+    bootstrap, broker = broker_for(args.bootstrap_servers, workdir)
     conf = {"bootstrap.servers": bootstrap, "log_level": 3}
     results: dict[str, Any] = {}
     settings = (engine, worker)

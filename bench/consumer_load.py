@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench.emit import emit
+from bench.local_broker import broker_for
 from bench.machine import machine_info
 from sparsiflow.connector.downstream.client import SparsifierClient
 from sparsiflow.connector.kafka.topic_reader import read_topic
@@ -101,13 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--churn-rounds", type=int, default=10)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    broker = None
-    if args.bootstrap_servers is None:
-        from sparsiflow.connector.kafka.devbroker import LocalKafka
-
-        broker = LocalKafka(workdir=Path(tempfile.mkdtemp(prefix="bench-consumer-")) / "kafka")
-        broker.start()
-    conf = {"bootstrap.servers": args.bootstrap_servers or broker.bootstrap}  # type: ignore[union-attr]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-consumer-"))
+    bootstrap, broker = broker_for(args.bootstrap_servers, workdir)
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap}
     stem = f"bench-consumer-{time.time_ns()}"
     deltas, edges = f"{stem}-deltas", f"{stem}-edges"
     try:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from bench.emit import emit
+from bench.local_broker import broker_for
 from bench.machine import machine_info
 from sparsiflow.connector.kafka.log_reader import KafkaLogReader
 from sparsiflow.connector.kafka.produce import produce
@@ -199,13 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    broker = None
-    if args.bootstrap_servers is None:
-        from sparsiflow.connector.kafka.devbroker import LocalKafka
-
-        broker = LocalKafka(workdir=Path(tempfile.mkdtemp(prefix="bench-readers-")) / "kafka")
-        broker.start()
-    conf = {"bootstrap.servers": args.bootstrap_servers or broker.bootstrap}  # type: ignore[union-attr]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-readers-"))
+    bootstrap, broker = broker_for(args.bootstrap_servers, workdir)
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap}
     stem = f"bench-readers-{time.time_ns()}"
     records = f"{stem}-records"
     try:
