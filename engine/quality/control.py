@@ -118,6 +118,7 @@ def control_rounds(
         mask[picked] = True
         done += 1
         estimate = estimator.update(graph, graph.subset(mask))
+    estimator.release_graph()
     outcome = ControlOutcome(
         before,
         estimate.lambda_max,

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
 from sparsiflow.engine.graph.edges import EdgeList, components
+from sparsiflow.engine.quality.elimination import eliminate
 
 __all__ = ["Factor", "Grounding", "grounded_laplacian"]
 
@@ -73,25 +74,50 @@ def grounded_laplacian(edges: EdgeList, grounding: Grounding) -> sp.csc_matrix:
 
 
 class Factor:
-    """Sparse LU (SuperLU) of a symmetric positive definite matrix, for repeated solves.
+    """Solver for a symmetric positive definite matrix, for repeated solves.
 
-    Symmetric mode with a minimum-degree ordering on ``A + A'`` and no pivoting: on a
-    2^18-node Delaunay Laplacian this fills 2.4x less and runs 2.3x faster than COLAMD.
+    The rows with at most two off-diagonal entries are eliminated first
+    (:mod:`sparsiflow.engine.quality.elimination`: a sparsifier's tree mostly vanishes), then
+    the core is factorized by sparse LU (SuperLU) in symmetric mode with a minimum-degree
+    ordering on ``A + A'`` and no pivoting: on a 2^18-node Delaunay Laplacian this fills 2.4x
+    less and runs 2.3x faster than COLAMD.
     """
 
     def __init__(self, matrix: sp.csc_matrix) -> None:
-        self._lu = splu(
-            matrix,
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options={"SymmetricMode": True},
+        self._elimination = eliminate(matrix)
+        core = self._elimination.core_matrix
+        self._lu = (
+            splu(
+                core,
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+            if core.shape[0]
+            else None
         )
 
     @property
     def nnz(self) -> int:
-        """Stored entries of both factors (a measure of fill)."""
-        return int(self._lu.L.nnz + self._lu.U.nnz)
+        """Stored entries: the core's two factors and the eliminated rows (a measure of fill)."""
+        done = self._elimination
+        eliminated = int(done.pivot.shape[0]) + int((done.partner >= 0).sum())
+        return eliminated + (0 if self._lu is None else int(self._lu.L.nnz + self._lu.U.nnz))
+
+    @property
+    def core_size(self) -> int:
+        """Rows left to SuperLU after the elimination."""
+        return int(self._elimination.core.shape[0])
 
     def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
         """``A^{-1} b`` (``b`` a vector, or a matrix of right-hand sides as columns)."""
-        return np.asarray(self._lu.solve(b), dtype=np.float64)
+        rhs = np.array(b, dtype=np.float64).reshape(b.shape[0], -1)
+        self._elimination.forward(rhs)
+        x = np.zeros_like(rhs)
+        core = self._elimination.core
+        if self._lu is not None:
+            x[core] = np.asarray(self._lu.solve(rhs[core]), dtype=np.float64).reshape(
+                core.shape[0], -1
+            )
+        self._elimination.backward(rhs, x)
+        return x.reshape(b.shape)

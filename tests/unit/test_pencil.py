@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 
 from sparsiflow.engine.graph.edges import EdgeList, laplacian
 from sparsiflow.engine.quality.pencil import Factor, Grounding, grounded_laplacian
@@ -43,3 +45,42 @@ def test_factor_solves() -> None:
     assert np.allclose(a @ fa.solve(rhs), rhs, atol=1e-9)
     both = np.stack([rhs, 2 * rhs], axis=1)  # several right-hand sides at once
     assert np.allclose(b @ fb.solve(both), both, atol=1e-9)
+
+
+def _tree_plus(n: int, extra: int, seed: int) -> EdgeList:
+    """A random tree on ``n`` nodes with ``extra`` random chords, log-normal weights."""
+    rng = np.random.default_rng(seed)
+    u = np.concatenate([[int(rng.integers(0, k)) for k in range(1, n)], rng.integers(0, n, extra)])
+    v = np.concatenate([np.arange(1, n), rng.integers(0, n, extra)])
+    keep = u != v
+    return EdgeList.normalize(u[keep], v[keep], rng.lognormal(0, 2, keep.sum()), n=n)
+
+
+@pytest.mark.parametrize("extra", [0, 1, 5, 40])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_factor_of_a_tree_plus_chords_solves_exactly_with_a_small_core(
+    seed: int, extra: int
+) -> None:
+    h = _tree_plus(300, extra, seed)
+    ground = Grounding.of(h)
+    b = grounded_laplacian(h, ground)
+    factor = Factor(b)
+    rhs = np.random.default_rng(seed).standard_normal((b.shape[0], 2))
+    expected = np.linalg.solve(b.toarray(), rhs)
+    assert np.allclose(factor.solve(rhs), expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    assert np.allclose(
+        factor.solve(rhs[:, 0]), expected[:, 0], rtol=1e-9, atol=1e-9 * np.abs(expected).max()
+    )
+    # each core row keeps >= 3 entries, and every chord adds at most two of them
+    assert factor.core_size <= 2 * extra
+
+
+def test_factor_of_a_cycle_and_of_isolated_rows() -> None:
+    n = 50
+    cycle = EdgeList.normalize(np.arange(n), (np.arange(n) + 1) % n, np.linspace(1, 3, n), n=n)
+    b = grounded_laplacian(cycle, Grounding.of(cycle))  # rows next to the root are diagonal-heavy
+    rhs = np.random.default_rng(0).standard_normal(b.shape[0])
+    assert np.allclose(Factor(b).solve(rhs), np.linalg.solve(b.toarray(), rhs))
+    assert Factor(b).core_size == 0
+    diagonal = sp.diags(np.arange(1.0, 6.0), format="csc")  # no off-diagonal entry at all
+    assert np.allclose(Factor(diagonal).solve(np.ones(5)), 1 / np.arange(1.0, 6.0))
