@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer bench-readers bench-pencil bench-graph-memory gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -121,6 +121,10 @@ bench-consumer: dev
 bench-pencil: dev
 	$(ONE_CORE) $(BIN)/python -m bench.pencil_speed delaunay-2^18-unit delaunay-2^18-lognormal \
 		grid-circuit-2^18 --out bench/results/pencil_speed.json
+
+bench-long-stream: dev
+	$(ONE_CORE) $(BIN)/python -m bench.long_stream --nodes 65536 --batches 60 \
+		--out bench/results/long_stream.json
 
 bench-readers: dev
 	$(BIN)/python -m bench.reader_stalls --backoff-ms 1000 10 1 \

@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["csr", "static_sparsifier"]
+__all__ = ["csr", "static_sparsifier", "tree_stretch"]
 
 
 def csr(
@@ -182,6 +182,16 @@ def _select(
                             frontier[size] = y
                             size += 1
     return taken
+
+
+def tree_stretch(
+    n: int, lo: NDArray[np.int64], hi: NDArray[np.int64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """A maximum-weight spanning forest of the edges (mask) and the stretch ``w * R_T`` of
+    every edge off it (0 on it)."""
+    indptr, nbr, eidx = csr(n, lo, hi)
+    tree = _kruskal(n, lo, hi, np.argsort(-w, kind="stable"))
+    return tree, _tree_stretch(indptr, nbr, eidx, tree, lo, hi, w)
 
 
 def static_sparsifier(

@@ -13,7 +13,7 @@ from sparsiflow.engine import snapshot
 from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.exceptions import EngineError
-from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
 from sparsiflow.engine.quality.control import MARGIN, build_to_target
@@ -171,8 +171,9 @@ class Engine:
         self._changed += [net.lo[cand][critical], net.hi[cand][critical]]
         clock = time.perf_counter()
         self._keeper.counted(int(net.counts[:3].sum()))
-        entered, kappa = self._enter_check(len(batch) == 0, take_edges=not bulk)
+        entered, cut, kappa = self._enter_check(len(batch) == 0, take_edges=not bulk)
         recovered = _joined(built, entered)
+        pruned = (np.concatenate([pruned[0], cut[0]]), np.concatenate([pruned[1], cut[1]]))
         seconds["quality"] = time.perf_counter() - clock
         self._walks.sync(self._store.arrays, self._touched())
         delta = self._delta(
@@ -372,24 +373,49 @@ class Engine:
         self._changed += [lo, hi, *gone]
         return (lo, hi, w), gone
 
-    def _enter_check(self, empty: bool, take_edges: bool) -> tuple[Edges, KappaReading | None]:
+    def _enter_check(
+        self, empty: bool, take_edges: bool
+    ) -> tuple[Edges, tuple[NDArray[np.int64], NDArray[np.int64]], KappaReading | None]:
         """The background check that enters with this batch (``empty``: one without updates),
         if any: with ``take_edges`` (not after a bulk build, which judged the whole G anew) its
-        recovered edges that G still has and H lacks go into H (G's weights); returns them and
-        its reading."""
+        recovered edges that G still has and H lacks go into H (G's weights), and its pruned
+        edges that H still has and this batch did not touch leave H, except those whose loss
+        would split one of H's components (H changed since the check read it). Returns the
+        recovered edges, the pruned pairs and its reading."""
         outcome = self._keeper.due(empty)
+        none = no_edges()
         if outcome is None or not take_edges:
-            return no_edges(), None if outcome is None else outcome.reading
+            return none, none[:2], None if outcome is None else outcome.reading
         lo, hi, w, in_h = self._store.flagged_edges()
         n = max(self._store.nodes, 1)
-        wanted = np.isin(lo * n + hi, outcome.pairs[0] * n + outcome.pairs[1])
+        keys = lo * n + hi
+        wanted = np.isin(keys, outcome.pairs[0] * n + outcome.pairs[1])
+        changed = self._changed
+        touched = np.concatenate(
+            [np.zeros(0, np.int64)]
+            + [
+                np.minimum(a, b) * n + np.maximum(a, b)
+                for a, b in zip(changed[::2], changed[1::2], strict=True)
+            ]
+        )
+        going = (
+            np.isin(keys, outcome.pruned[0] * n + outcome.pruned[1])
+            & in_h
+            & ~np.isin(keys, touched)
+        )
+        if going.any():
+            going &= ~_bridging(self._store.nodes, lo, hi, in_h, going)
+        cut = lo[going], hi[going]
+        prune_from_h(self._store.arrays, *cut)
         rows = np.flatnonzero(wanted & ~in_h)
         lo, hi, w = lo[rows], hi[rows], w[rows]
         self._resume(
             lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, w, i), rows.shape[0]
         )
-        self._changed += [lo, hi]
-        return (lo, hi, w), outcome.reading
+        if cut[0].shape[0]:
+            self._comp = components_of(self._store)
+        self._changed += [lo, hi, *cut]
+        return (lo, hi, w), cut, outcome.reading
 
     @property
     def settle_due(self) -> bool:
@@ -589,6 +615,21 @@ def warm_up(config: EngineConfig) -> float:
             twin.replay(batch, report.delta)
         twin.close()
     return time.perf_counter() - start
+
+
+def _bridging(
+    n: int,
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    in_h: NDArray[np.bool_],
+    going: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """The ``going`` rows that join two components of H (the ``in_h`` rows) without them:
+    keeping these keeps H's components."""
+    rest = in_h & ~going
+    labels = components(EdgeList(n, lo[rest], hi[rest], np.ones(int(rest.sum()))))[1]
+    across: NDArray[np.bool_] = going & (labels[lo] != labels[hi])
+    return across
 
 
 def _joined(a: Edges, b: Edges) -> Edges:

@@ -17,25 +17,36 @@ H, and the estimator's state: its seed and the previous top eigenvector it warm-
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-from sparsiflow.engine.bootstrap import csr, static_sparsifier
+from sparsiflow.engine.bootstrap import csr, static_sparsifier, tree_stretch
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.quality.estimator import KappaEstimator
 
-__all__ = ["MARGIN", "ControlOutcome", "build_to_target", "control_rounds", "pick_recoveries"]
+__all__ = [
+    "MARGIN",
+    "PRUNE_BELOW",
+    "ControlOutcome",
+    "build_to_target",
+    "control_rounds",
+    "pick_prunes",
+    "pick_recoveries",
+]
 
 MARGIN = 0.01
 """Callers aim this far under a target: the estimates are Lanczos lower bounds."""
 
+PRUNE_BELOW = 0.8
+"""A run that may prune does so only when its estimate is under this share of the target."""
+
 
 @dataclass(frozen=True)
 class ControlOutcome:
-    """What one control run did: estimates before/after, edges recovered (rows of G), and
-    why there is no estimate (``reason``, the estimator's) when there is none."""
+    """What one control run did: estimates before/after, edges recovered and pruned (rows of
+    G), and why there is no estimate (``reason``, the estimator's) when there is none."""
 
     lambda_before: float
     lambda_after: float
@@ -43,6 +54,7 @@ class ControlOutcome:
     recovered: NDArray[np.int64]
     seconds: float
     reason: str | None = None
+    pruned: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def pick_recoveries(
@@ -83,6 +95,52 @@ def pick_recoveries(
     return np.array(sorted(taken), np.int64)
 
 
+def pick_prunes(
+    graph: EdgeList,
+    in_h: NDArray[np.bool_],
+    probes: NDArray[np.float64],
+    values: NDArray[np.float64],
+    target: float,
+    limit: int,
+) -> NDArray[np.int64]:
+    """Rows of ``graph`` (among ``in_h``) that H can lose with every sketched direction j
+    (row of ``probes``, Ritz value ``values[j]``, ``x' L_H x = 1``) still under ``target``:
+    removing edges of total score S_j raises its quotient to ``values[j] / (1 - S_j)``. Only
+    edges off a maximum-weight spanning forest of H whose stretch over it is at most
+    ``target / 4`` qualify, the edges the local rule would not add at its default threshold
+    (H keeps its components, and an edge's own direction stays far under the target where
+    the sketch does not see it); the least needed go first (the rows come in that order), at
+    most ``limit``, none next to one already taken."""
+    rows = np.flatnonzero(in_h)
+    h = graph.subset(in_h)
+    tree, stretch = tree_stretch(h.n, h.u, h.v, h.w)
+    room = 1.0 - values / target  # share of each direction's x' L_H x that may go
+    if rows.shape[0] == 0 or (room <= 0).any():
+        return np.zeros(0, np.int64)
+    candidates = np.flatnonzero(~tree & (stretch <= target / 4))
+    diff = probes[:, h.u[candidates]] - probes[:, h.v[candidates]]
+    scores = h.w[candidates] * diff * diff  # (directions, candidates)
+    use = (scores / room[:, None]).max(axis=0, initial=0.0)
+    ranked = np.lexsort((stretch[candidates], use))
+    indptr, nbr, _ = csr(h.n, h.u, h.v)
+    near = np.zeros(h.n, np.bool_)
+    left = room.copy()
+    taken: list[int] = []
+    for k in ranked:
+        if len(taken) >= limit:
+            break
+        e = candidates[k]
+        a, b = h.u[e], h.v[e]
+        if near[a] or near[b] or (scores[:, k] >= left).any():
+            continue
+        taken.append(int(rows[e]))
+        left -= scores[:, k]
+        for end in (a, b):
+            near[end] = True
+            near[nbr[indptr[end] : indptr[end + 1]]] = True
+    return np.array(taken, np.int64)
+
+
 def control_rounds(
     graph: EdgeList,
     in_h: NDArray[np.bool_],
@@ -92,6 +150,7 @@ def control_rounds(
     per_round: float = 0.05,
     krylov: int = 40,
     aim: float = 0.05,
+    prune: bool = False,
 ) -> tuple[ControlOutcome, NDArray[np.bool_]]:
     """Recover edges of ``graph`` into H (its ``in_h`` rows) until the estimate of lambda_max
     is at most ``target`` or ``rounds`` rounds ran (each adds at most ``per_round * n`` edges).
@@ -100,7 +159,11 @@ def control_rounds(
     further round costs a factorization and two Lanczos runs (delaunay 2^18, unit weights,
     K = 16, target 60 over 10 insertion batches: aim 0 -> 0.05 cut the loop's time from 169 s
     to 78 s, at 0.1157 instead of 0.1171 off-tree density).
-    With an infinite ``target`` it only estimates. Returns the outcome and the new mask."""
+    With an infinite ``target`` it only estimates. With ``prune``, an estimate under
+    ``PRUNE_BELOW * target`` (no round needed) lets edges go instead (:func:`pick_prunes`, at
+    most ``per_round * n``, for the target less ``aim``), kept only if the estimate of the
+    thinner H is still at most ``target``; else the first half of them, then a quarter (the
+    sketch sees only the directions that are bad now). Returns the outcome and the new mask."""
     start = time.perf_counter()
     mask = in_h.copy()
     estimate = estimator.update(graph, graph.subset(mask))
@@ -118,6 +181,22 @@ def control_rounds(
         mask[picked] = True
         done += 1
         estimate = estimator.update(graph, graph.subset(mask))
+    pruned = np.zeros(0, np.int64)
+    if prune and done == 0 and estimate.lambda_max < PRUNE_BELOW * target:
+        values, vectors = estimator.ritz(graph, graph.subset(mask), krylov, 0.0)
+        vectors = np.vstack([estimate.vector[None, :], vectors])
+        values = np.append(estimate.lambda_max, values)
+        picked = pick_prunes(graph, mask, vectors, values, target * (1.0 - aim), limit)
+        for share in (1, 2, 4):  # the sketch misses directions: halve what a check refuses
+            trial = picked[: picked.shape[0] // share]
+            if trial.size == 0:
+                break
+            thinner = mask.copy()
+            thinner[trial] = False
+            check = estimator.update(graph, graph.subset(thinner))
+            if check.estimated and check.lambda_max <= target:
+                mask, estimate, pruned = thinner, check, np.sort(trial)
+                break
     estimator.release_graph()
     outcome = ControlOutcome(
         before,
@@ -126,6 +205,7 @@ def control_rounds(
         np.flatnonzero(mask & ~in_h),
         time.perf_counter() - start,
         estimate.reason,
+        pruned,
     )
     return outcome, mask
 

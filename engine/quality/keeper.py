@@ -13,7 +13,10 @@ window of updates is full again. So when a check starts, what it reads and where
 depend only on the batches: the same input, batches, config and seed give the same deltas
 however fast the thread runs.
 
-Recovered edges enter if G still has them and H does not (with G's weight at entry). A check
+Recovered edges enter if G still has them and H does not (with G's weight at entry). With a
+target, a check whose estimate is well under it may instead let edges go (pruning, for the
+least density: ``control_rounds(prune=True)``); they leave H at entry if H still has them, the
+entering batch did not touch them, and H keeps its components without them. A check
 that is pending when the engine is snapshotted is not saved: after a restore the next check
 starts with the next batch (nothing published is contradicted; later deltas may differ from
 an uninterrupted run's). The estimator persists between checks, so each warm-starts from the
@@ -47,6 +50,7 @@ Pairs = tuple[NDArray[np.int64], NDArray[np.int64]]
 class _Outcome:
     reading: KappaReading
     pairs: Pairs  # recovered edges (internal lo < hi)
+    pruned: Pairs  # edges it let go from H
 
 
 @dataclass
@@ -120,10 +124,12 @@ class QualityKeeper:
         none = np.zeros(0, np.int64)
         target = math.inf if self.target is None else self.target * (1 - MARGIN)
         try:
-            outcome, _ = control_rounds(graph, in_h, target, self._estimator, self._rounds)
+            outcome, _ = control_rounds(
+                graph, in_h, target, self._estimator, self._rounds, prune=self.target is not None
+            )
         except Exception as exc:  # a check is optional: its failure must not stop the stream
             reading = KappaReading(batch, None, None, 0, 0.0, failure_reason("error", exc))
-            return _Outcome(reading, (none, none))
+            return _Outcome(reading, (none, none), (none, none))
         rows = outcome.recovered
         reason = outcome.reason
         if reason is None and math.isinf(outcome.lambda_after):
@@ -131,4 +137,5 @@ class QualityKeeper:
         value = None if reason is not None else outcome.lambda_after
         before = None if reason is not None else outcome.lambda_before
         reading = KappaReading(batch, value, before, int(rows.shape[0]), outcome.seconds, reason)
-        return _Outcome(reading, (graph.u[rows], graph.v[rows]))
+        cut = outcome.pruned
+        return _Outcome(reading, (graph.u[rows], graph.v[rows]), (graph.u[cut], graph.v[cut]))

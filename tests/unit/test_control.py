@@ -12,9 +12,9 @@ from engine_checks import check_invariants, replay_delta
 from sparsiflow.connector.wire.deltas import delta_lists
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
-from sparsiflow.engine.graph.edges import EdgeList
+from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.updates import UpdateBatch
-from sparsiflow.engine.quality.control import control_rounds, pick_recoveries
+from sparsiflow.engine.quality.control import control_rounds, pick_prunes, pick_recoveries
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.exact import measure
 from sparsiflow.workloads.families import delaunay, fem_mesh
@@ -216,3 +216,48 @@ def test_settling_checks_a_graph_changed_since_its_last_check() -> None:
     began, final = engine.settle()  # batch 3 begins a check of the final G, batch 4 takes it
     assert began.kappa is None and final.kappa is not None and final.kappa.batch == 3
     assert _exact_kappa(engine) <= 10.0 * TOLERANCE and engine.settle() == []
+
+
+def test_a_run_well_under_its_target_prunes_and_stays_under_it() -> None:
+    g = delaunay(3000, weights="lognormal", seed=12)
+    in_h = np.ones(g.m, np.bool_)  # H = G: kappa 1, every off-forest edge is spare
+    outcome, mask = control_rounds(g, in_h, 30.0, KappaEstimator(seed=2), prune=True)
+    assert outcome.rounds == 0 and outcome.recovered.size == 0
+    assert outcome.pruned.size > 0 and not mask[outcome.pruned].any()
+    assert np.array_equal(mask, in_h & ~np.isin(np.arange(g.m), outcome.pruned))
+    h = g.subset(mask)
+    assert measure(g, h).kappa <= 30.0 * TOLERANCE
+    assert components(h)[0] == components(g)[0]
+    held, _ = control_rounds(g, in_h, 30.0, KappaEstimator(seed=2))  # without prune: as before
+    assert held.pruned.size == 0
+
+
+def test_pick_prunes_spares_the_forest_and_needed_and_similar_edges() -> None:
+    # a square 0-1-2-3 with its diagonal 0-2 and a pendant 3-4; unit weights
+    g = EdgeList.normalize([0, 1, 2, 0, 3, 0], [1, 2, 3, 3, 4, 2], np.ones(6))
+    in_h = np.ones(g.m, np.bool_)
+    flat = np.zeros((1, g.n))
+    rows = pick_prunes(g, in_h, flat, np.array([1.0]), 100.0, 10)
+    assert rows.size == 1  # the forest takes 0-1, 0-2, 0-3, 3-4; 1-2 and 2-3 share node 2
+    assert components(g.subset(in_h & ~np.isin(np.arange(g.m), rows)))[0] == 1
+    needed = np.array([[0.0, 0.0, 0.0, 0.0, 1.0]])  # a direction across the pendant edge only
+    assert pick_prunes(g, in_h, needed, np.array([99.0]), 100.0, 10).size == 1
+    across = np.array([[0.0, 1.0, 2.0, 3.0, 3.0]])  # both off-forest edges carry it
+    assert pick_prunes(g, in_h, across, np.array([60.0]), 100.0, 10).size == 0
+
+
+def test_engine_checks_prune_into_numbered_deltas() -> None:
+    base, batches = _stream(2048, seed=5)
+    config = EngineConfig(threshold=8.0, target_kappa=60.0, kappa_change=0.02, seed=3)
+    engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
+    replayed = {
+        (int(a), int(b)): float(c) for a, b, c in zip(*engine.sparsifier_edges(), strict=True)
+    }
+    pruned = 0
+    for batch in [*batches, *[UpdateBatch.empty()] * 2]:
+        delta = engine.apply(batch).delta
+        pruned += delta.pruned_u.shape[0]
+        replay_delta(replayed, delta)
+        check_invariants(engine, replayed)
+    assert pruned > 0
+    assert _exact_kappa(engine) <= 60.0 * TOLERANCE

@@ -35,7 +35,10 @@ def _batches(u: np.ndarray, v: np.ndarray, seed: int) -> list[UpdateBatch]:
 @pytest.mark.parametrize("mode", ["default", "dygrass"])
 def test_restored_engine_continues_identically(mode: str) -> None:
     u, v, w = _grid(25)
-    config = EngineConfig(mode=mode, threshold=8.0, walkers=32, max_steps=20, seed=4)
+    # a check pending at the snapshot is not saved (keeper.py): compare the rules' state alone
+    config = EngineConfig(
+        mode=mode, threshold=8.0, walkers=32, max_steps=20, seed=4, kappa_change=0
+    )
     first = Engine.from_graph(u, v, w, config=config, graph_id="g")
     batches = _batches(u, v, 2)
     first.apply(batches[0])
