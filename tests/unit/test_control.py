@@ -14,9 +14,16 @@ from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.updates import UpdateBatch
-from sparsiflow.engine.quality.control import control_rounds, pick_prunes, pick_recoveries
+from sparsiflow.engine.quality import keeper as keeper_module
+from sparsiflow.engine.quality.control import (
+    ControlOutcome,
+    control_rounds,
+    pick_prunes,
+    pick_recoveries,
+)
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.exact import measure
+from sparsiflow.engine.quality.keeper import QualityKeeper
 from sparsiflow.workloads.families import delaunay, fem_mesh
 from sparsiflow.workloads.streams import update_stream
 
@@ -261,3 +268,35 @@ def test_engine_checks_prune_into_numbered_deltas() -> None:
         check_invariants(engine, replayed)
     assert pruned > 0
     assert _exact_kappa(engine) <= 60.0 * TOLERANCE
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
+    monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    """The schedule only: control_rounds stands in, saying whether a try was kept."""
+    tried: list[bool] = []
+
+    def run(*args: object, prune: bool) -> tuple[ControlOutcome, np.ndarray]:
+        tried.append(prune)
+        cut = np.arange(1 if kept and prune else 0, dtype=np.int64)
+        refused = prune and not kept
+        return ControlOutcome(1.0, 1.0, 0, cut[:0], 0.0, None, cut, refused), np.ones(1, bool)
+
+    monkeypatch.setattr(keeper_module, "control_rounds", run)
+    g = EdgeList.normalize([0], [1], np.ones(1))
+
+    def checks(keeper: QualityKeeper, count: int) -> None:
+        for batch in range(count):
+            keeper.start(batch, g, np.ones(1, bool))
+            assert keeper.due(empty=True) is not None
+
+    checks(QualityKeeper(100.0, 0.1, 8, seed=0), 12)
+    if kept:
+        assert tried == [True] * 12
+    else:
+        yes, no = True, False
+        assert tried == [yes, no, yes, no, no, yes, no, no, no, no, yes, no]
+    tried.clear()
+    checks(QualityKeeper(None, 0.1, 8, seed=0), 3)
+    assert tried == [False] * 3  # no target: only measures, never prunes
