@@ -39,8 +39,12 @@ __all__ = [
 MARGIN = 0.01
 """Callers aim this far under a target: the estimates are Lanczos lower bounds."""
 
-PRUNE_BELOW = 0.8
+PRUNE_BELOW = 0.7
 """A run that may prune does so only when its estimate is under this share of the target."""
+
+PRUNE_TO = 0.85
+"""Pruning aims at, and must stay under, this share of the target: the stream keeps headroom
+before the next check (a check that must recover costs about six that only measure)."""
 
 _TRY_THINNER = 0.8  # a bulk build tries a sparser static start while its estimate is under this
 
@@ -165,8 +169,8 @@ def control_rounds(
     to 78 s, at 0.1157 instead of 0.1171 off-tree density).
     With an infinite ``target`` it only estimates. With ``prune``, an estimate under
     ``PRUNE_BELOW * target`` (no round needed) lets edges go instead (:func:`pick_prunes`, at
-    most ``per_round * n``, for the target less ``aim``), kept only if the estimate of the
-    thinner H is still at most ``target``; else the first quarter of them, on the same terms
+    most ``per_round * n``, for ``PRUNE_TO * target``), kept only if the estimate of the
+    thinner H is still at most that; else the first quarter of them, on the same terms
     (the sketch sees only the directions that are bad now; ``prune_refused`` says both were
     refused). Returns the outcome and the new mask."""
     start = time.perf_counter()
@@ -192,14 +196,14 @@ def control_rounds(
         values, vectors = estimator.ritz(graph, graph.subset(mask), krylov, 0.0)
         vectors = np.vstack([estimate.vector[None, :], vectors])
         values = np.append(estimate.lambda_max, values)
-        picked = pick_prunes(graph, mask, vectors, values, target * (1.0 - aim), limit)
+        picked = pick_prunes(graph, mask, vectors, values, PRUNE_TO * target, limit)
         for trial in (picked, picked[: picked.shape[0] // 4]):
             if trial.size == 0:
                 break
             thinner = mask.copy()
             thinner[trial] = False
             check = estimator.update(graph, graph.subset(thinner))
-            refused = not (check.estimated and check.lambda_max <= target)
+            refused = not (check.estimated and check.lambda_max <= PRUNE_TO * target)
             if not refused:
                 mask, estimate, pruned = thinner, check, np.sort(trial)
                 break
