@@ -390,20 +390,9 @@ class Engine:
         n = max(self._store.nodes, 1)
         keys = lo * n + hi
         wanted = np.isin(keys, outcome.pairs[0] * n + outcome.pairs[1])
-        changed = self._changed
-        touched = np.concatenate(
-            [np.zeros(0, np.int64)]
-            + [
-                np.minimum(a, b) * n + np.maximum(a, b)
-                for a, b in zip(changed[::2], changed[1::2], strict=True)
-            ]
-        )
-        going = (
-            np.isin(keys, outcome.pruned[0] * n + outcome.pruned[1])
-            & in_h
-            & ~np.isin(keys, touched)
-        )
-        if going.any():
+        going = np.zeros(keys.shape[0], np.bool_)
+        if outcome.pruned[0].size:
+            going = self._prunable(keys, in_h, outcome.pruned[0] * n + outcome.pruned[1])
             going &= ~_bridging(self._store.nodes, lo, hi, in_h, going)
         cut = lo[going], hi[going]
         prune_from_h(self._store.arrays, *cut)
@@ -416,6 +405,19 @@ class Engine:
             self._comp = components_of(self._store)
         self._changed += [lo, hi, *cut]
         return (lo, hi, w), cut, outcome.reading
+
+    def _prunable(
+        self, keys: NDArray[np.int64], in_h: NDArray[np.bool_], pruned: NDArray[np.int64]
+    ) -> NDArray[np.bool_]:
+        """Rows (of ``keys``, G's pair keys) among the ``pruned`` keys that H still has and
+        this batch has not changed in H."""
+        n = max(self._store.nodes, 1)
+        changed = self._changed
+        touched = [
+            np.minimum(a, b) * n + np.maximum(a, b)
+            for a, b in zip(changed[::2], changed[1::2], strict=True)
+        ]
+        return np.isin(keys, pruned) & in_h & ~np.isin(keys, np.concatenate([keys[:0], *touched]))
 
     @property
     def settle_due(self) -> bool:

@@ -53,7 +53,8 @@ _TRY_THINNER = 0.8  # a bulk build tries a sparser static start while its estima
 class ControlOutcome:
     """What one control run did: estimates before/after, edges recovered and pruned (rows of
     G), why there is no estimate (``reason``, the estimator's) when there is none, and whether
-    a pruning it tried was refused (the thinner H's estimate was above the target)."""
+    the pruning it tried was refused (the thinner H's estimate was above ``PRUNE_TO`` of the
+    target)."""
 
     lambda_before: float
     lambda_after: float
@@ -120,11 +121,11 @@ def pick_prunes(
     the sketch does not see it); the least needed go first (the rows come in that order), at
     most ``limit``, none next to one already taken."""
     rows = np.flatnonzero(in_h)
-    h = graph.subset(in_h)
-    tree, stretch = tree_stretch(h.n, h.u, h.v, h.w)
     room = 1.0 - values / target  # share of each direction's x' L_H x that may go
     if rows.shape[0] == 0 or (room <= 0).any():
         return np.zeros(0, np.int64)
+    h = graph.subset(in_h)
+    tree, stretch = tree_stretch(h.n, h.u, h.v, h.w)
     candidates = np.flatnonzero(~tree & (stretch <= target / 4))
     diff = probes[:, h.u[candidates]] - probes[:, h.v[candidates]]
     scores = h.w[candidates] * diff * diff  # (directions, candidates)

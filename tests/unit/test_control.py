@@ -260,14 +260,18 @@ def test_engine_checks_prune_into_numbered_deltas() -> None:
     replayed = {
         (int(a), int(b)): float(c) for a, b, c in zip(*engine.sparsifier_edges(), strict=True)
     }
+    twin = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
     pruned = 0
     for batch in [*batches, *[UpdateBatch.empty()] * 2]:
         delta = engine.apply(batch).delta
         pruned += delta.pruned_u.shape[0]
         replay_delta(replayed, delta)
         check_invariants(engine, replayed)
+        twin.replay(batch, delta)  # as recovery does
     assert pruned > 0
     assert _exact_kappa(engine) <= 60.0 * TOLERANCE
+    for a, b in zip(twin.sparsifier_edges(), engine.sparsifier_edges(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("kept", [False, True])
