@@ -220,7 +220,14 @@ def check_final_state(
     final H exactly; H is a subgraph of G with G's weights and the same components; G holds
     every input update; no (graph, batch) published twice with different content."""
     log = read_delta_log(bootstrap, topics["deltas"])
-    assert log.conflicts == 0, "a (graph, batch) was published twice with different content"
+    assert log.conflicts == 0, (
+        "a (graph, batch) was published twice with different content: "
+        + "; ".join(
+            f"{key}: " + " | ".join(c.decode(errors="replace")[:300] for c in contents)
+            for key, contents in log.contents.items()
+            if len(set(contents)) > 1
+        )
+    )
     conf = {"bootstrap.servers": bootstrap}
     for stream in streams:
         state = materialize(conf, topics["deltas"], stream.graph, input_topic=topics["input"])

@@ -154,11 +154,12 @@ def create_app(
     )
     source_name = topics.input_topic
 
-    async def take(tp: TP, fetched: Sequence[Any]) -> None:
+    async def take(tp: TP, fetched: Sequence[Any]) -> bool:
         try:
-            await processor.on_records(_input_records(tp, fetched))
+            return tp.partition not in await processor.on_records(_input_records(tp, fetched))
         except Exception as exc:
             await app.crash(exc)
+            return True  # the worker stops: nothing is read again
 
     async def ack(handles: Sequence[object]) -> None:
         cast(BulkConsumer, app.consumer).ack_offsets(cast(Sequence[tuple[int, int]], handles))

@@ -17,10 +17,15 @@ Why this is safe:
   delta is not in the deltas topic. Offsets may have gaps (transaction markers); only offsets
   of handed records count.
 - *Rebalances.* Faust stops the flow, then waits for every handed record to be acknowledged
-  (:meth:`BulkConsumer.wait_empty` counts ours) before the revocation callback runs; records
-  fetched but not yet handed are dropped, and after the assignment Faust seeks every partition
-  to its committed offset, so they are read again. A partition's state is dropped with its
-  revocation.
+  (:meth:`BulkConsumer.wait_empty` counts ours) before the revocation callback runs. Records
+  fetched but not handed (the flow stopped, or the generation changed, while a fetch was
+  handed) are dropped and every partition is sought back to its committed offset at once, as
+  Faust's own ``getmany`` does: fetching moved past them, and the assignment's own seek may
+  already have happened (a fetch returned between it and the flow's resumption), so waiting
+  for it could skip them for good. A partition's state is dropped with its revocation.
+- *Refusals.* The handler may refuse a partition's records (the application does not own it
+  at that moment: an assignment whose callback has not reached it yet); they are taken back
+  (not counted as handed) and fetched again after the same seek.
 - *Pauses.* Records fetched before a partition is paused are all handed (Faust's own loop would
   drop the rest of a fetch once its partition is paused, leaving a gap that its commit
   bookkeeping then counts as done); pausing only stops further fetches.
@@ -46,7 +51,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.futures import notify
 
-__all__ = ["FAUST_VERSION", "BulkConsumer", "BulkHandler", "install"]
+__all__ = ["FAUST_VERSION", "REFUSED_PAUSE", "BulkConsumer", "BulkHandler", "install"]
 
 log = logging.getLogger(__name__)
 _service_log = logging.getLogger("faust.sparsiflow.bulk_intake")
@@ -62,10 +67,15 @@ time per broker, for the partitions whose fetched records are all consumed; Faus
 ms, so while a partition is being caught up, a fetch for the worker's idle partitions stalled
 it for 1.5 s after each fetch (measured: 8,192 records, then 1.2-1.7 s of nothing)."""
 
-BulkHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
-"""Takes the records fetched for one partition, in offset order (aiokafka ``ConsumerRecord``s);
-acknowledges them later with :meth:`BulkConsumer.ack` and raises nothing (failures are its own
-to report)."""
+REFUSED_PAUSE = 0.05
+"""Seconds to wait before fetching refused records again (their partition's assignment is
+still on its way to the application)."""
+
+BulkHandler = Callable[[TP, Sequence[Any]], Awaitable[bool]]
+"""Takes the records fetched for one partition, in offset order (aiokafka ``ConsumerRecord``s),
+and returns whether it took them (False: not its partition at the moment; they are fetched
+again); acknowledges taken ones later with :meth:`BulkConsumer.ack_offsets` and raises nothing
+(failures are its own to report)."""
 
 
 class _Handed:
@@ -89,6 +99,13 @@ class _Handed:
     def hand(self, records: Sequence[Any]) -> None:
         self.offsets.extend(r.offset for r in records)
         self.last = records[-1].offset
+
+    def take_back(self, records: Sequence[Any]) -> None:
+        """``records`` (the last handed) were refused: hand them again when fetched again."""
+        refused = {r.offset for r in records}
+        self.offsets = deque(o for o in self.offsets if o not in refused)
+        self.acked -= refused
+        self.last = min(self.last, records[0].offset - 1)
 
     def advance(self) -> int | None:
         """The commit offset after dropping the acknowledged run at the front."""
@@ -130,7 +147,7 @@ class BulkConsumer(faust_aiokafka.Consumer):
         handed = self._handed
         for partition, offset in handles:
             state = handed.get(partition)
-            if state is not None and state.offsets and offset >= state.offsets[0]:
+            if state is not None and state.offsets and state.offsets[0] <= offset <= state.last:
                 state.acked.add(offset)
         notify(self._waiting_for_ack)  # wakes wait_empty
 
@@ -152,7 +169,8 @@ class BulkConsumer(faust_aiokafka.Consumer):
                 generation = self.app.consumer_generation_id
                 for tp, fetched in records.items():
                     if not self.flow_active or self.app.consumer_generation_id != generation:
-                        break  # a rebalance began: Faust seeks back to committed offsets after it
+                        await self._fetch_again()
+                        break  # a rebalance began: the rest is fetched again
                     await self._hand(tp, fetched)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -173,7 +191,18 @@ class BulkConsumer(faust_aiokafka.Consumer):
         if not records:
             return
         state.hand(records)
-        await asyncio.shield(self.transport.bulk_handler(tp, records))
+        if not await asyncio.shield(self.transport.bulk_handler(tp, records)):
+            state.take_back(records)
+            await asyncio.sleep(REFUSED_PAUSE)
+            await self._fetch_again()
+
+    async def _fetch_again(self) -> None:
+        """Seek every partition back to its committed offset (records fetched past it were not
+        handed, or not taken); those handed since are not handed again."""
+        try:
+            await self.perform_seek()
+        except Exception as exc:  # e.g. no assignment now: the next assignment's seek follows
+            log.warning("could not seek back to the committed offsets: %r", exc)
 
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
         yield from super()._filter_tps_with_pending_acks(topics)

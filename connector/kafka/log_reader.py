@@ -64,13 +64,19 @@ class KafkaLogReader:
         once that has reached the high watermark seen first. Transactions open then (another
         input partition's writer sharing the delta partition; a frozen one's is aborted by
         the broker after its transaction timeout) are waited for: a record committed after
-        their start lies above the last stable offset until they end."""
+        their start lies above the last stable offset until they end. Raises TimeoutError when
+        it has not within the reader's timeout: a shorter read could miss committed deltas."""
         high = high_watermark(self._watermarks(), topic, partition, self._timeout)
         deadline = time.monotonic() + self._timeout
         while True:
             stable = high_watermark(self._client(), topic, partition, self._timeout)
-            if stable >= high or time.monotonic() > deadline:
+            if stable >= high:
                 return stable
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{topic}[{partition}]: an open transaction held its last stable offset at "
+                    f"{stable}, below {high}, for {self._timeout:.0f} s"
+                )
             time.sleep(0.05)
 
     def _watermarks(self) -> Any:
@@ -115,7 +121,9 @@ class KafkaLogReader:
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        return  # the end moved no further than this
+                        if int(msg.offset()) >= end:
+                            return  # past a marker that ends the range
+                        continue  # an end reached before (an earlier read): read on
                     raise RuntimeError(f"reading {topic}[{partition}]: {error}")
                 offset = int(msg.offset())
                 if offset < start:

@@ -197,25 +197,27 @@ class Processor:
         """Take one input record (see :meth:`on_records`)."""
         await self.on_records((record,))
 
-    async def on_records(self, records: Sequence[InputRecord]) -> None:
+    async def on_records(self, records: Sequence[InputRecord]) -> set[int]:
         """Take input records in their partitions' order: reject each bad one, skip repeats,
         add the others to their graphs' batches (starting each batch that fills up). One
         call takes what the consumer fetched, so per-record work stays plain code: no lock,
-        task or future per record; backpressure is decided once per call. Returns once at most
-        ``pipeline`` started batches are not yet published (0: all are)."""
+        task or future per record; backpressure is decided once per call. Returns, once at
+        most ``pipeline`` started batches are not yet published (0: all are), the partitions
+        whose records it did not take (not its own now: a revoked partition, or one whose
+        assignment has not reached it yet), which the consumer must read again or leave."""
         async with self._lock:
             self._check()
             if self._metrics is not None:
                 self._metrics.record_consumed(len(records))
             ours: set[int] = set()
-            touched: set[int] = set()
+            refused: set[int] = set()
             taken = 0
             for record in records:
                 if record.partition not in ours:
                     if not await self._guarded(self._own(record.partition)):
-                        continue  # not ours (any more): its new owner reads the record again
+                        refused.add(record.partition)
+                        continue
                     ours.add(record.partition)
-                    touched.add(record.partition)
                 work = self._take(record)
                 if work is not None:
                     await self._guarded(work)
@@ -223,9 +225,10 @@ class Processor:
                 if not taken % YIELD_RECORDS:
                     await asyncio.sleep(0)  # heartbeats and pulses go on (lock kept)
             await self._turn(lambda: self._in_flight <= self._pipeline)
-            for partition in sorted(touched & self._active):
+            for partition in sorted(ours & self._active):
                 self._throttle(partition)
                 await self._checkpoint_if_due(partition)
+            return refused
 
     async def on_tick(self) -> None:
         """Recover newly assigned partitions; process batches whose deadline passed; deliver

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from reliability_support import (
     Feeder,
     check_final_state,
@@ -29,6 +29,7 @@ from reliability_support import (
     two_streams,
 )
 
+from sparsiflow.connector.kafka.log_reader import KafkaLogReader
 from sparsiflow.connector.kafka.topic_reader import read_topic
 from sparsiflow.connector.kafka.transactions import (
     PartitionTakenOverError,
@@ -87,6 +88,29 @@ def test_a_fenced_producer_publishes_nothing_visible(
     ]
     assert everything == seen  # read_topic reads committed data whatever the caller asks
     assert _high_watermark(kafka_bootstrap, topic) > 4  # the zombie's record, and markers
+
+
+def test_recovery_never_reads_a_log_cut_short_by_an_open_transaction(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], create_topic: Callable[..., str]
+) -> None:
+    """A transaction left open holds the last stable offset below the log's end: recovery's
+    reader waits for it, and once its timeout passes it fails instead of reading a shorter
+    log (which could miss committed deltas and fork the log); after the commit it reads on."""
+    topic = create_topic(unique_name("deltas"))
+    config = {"bootstrap.servers": kafka_bootstrap}
+    producer = Producer({**config, "transactional.id": unique_name("tid")})
+    producer.init_transactions(10)
+    producer.begin_transaction()
+    producer.produce(topic, b"open", b"g")
+    assert producer.flush(10) == 0
+    reader = KafkaLogReader(config, timeout=1.0)
+    try:
+        with pytest.raises(TimeoutError, match="open transaction held its last stable offset"):
+            reader.end_offset(topic, 0)
+        producer.commit_transaction(10)
+        assert reader.end_offset(topic, 0) == 2  # the record and its commit marker
+    finally:
+        reader.close()
 
 
 @pytest.mark.slow

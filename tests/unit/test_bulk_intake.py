@@ -84,20 +84,38 @@ def _records(*offsets: int) -> list[Any]:
 
 
 class _Taken:
+    """The application's handler: records what it is handed; refuses ``refuse`` hands first."""
+
     def __init__(self) -> None:
         self.lists: list[list[int]] = []
+        self.refuse = 0
+        self.on_hand: Any = None
 
-    async def __call__(self, tp: TP, records: Sequence[Any]) -> None:
+    async def __call__(self, tp: TP, records: Sequence[Any]) -> bool:
         self.lists.append([r.offset for r in records])
+        if self.on_hand is not None:
+            self.on_hand(tp)
+        if self.refuse:
+            self.refuse -= 1
+            return False
+        return True
 
 
-def _consumer() -> tuple[BulkConsumer, _Taken]:
+def _consumer() -> tuple[BulkConsumer, _Taken, list[str]]:
+    """A bulk consumer, its handler, and the seeks back to committed offsets it made."""
     app = faust.App("bulk-test", broker="kafka://127.0.0.1:9", web_enabled=False)
     taken = _Taken()
     install(app, "in", taken)
     consumer = app.consumer
     assert isinstance(consumer, BulkConsumer)
-    return consumer, taken
+    seeks: list[str] = []
+
+    async def perform_seek() -> None:
+        seeks.append("committed")
+
+    consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    consumer.flow_active = True
+    return consumer, taken, seeks
 
 
 def _hand(consumer: BulkConsumer, partition: int, *offsets: int) -> None:
@@ -105,7 +123,7 @@ def _hand(consumer: BulkConsumer, partition: int, *offsets: int) -> None:
 
 
 def test_commit_offset_passes_only_a_fully_acknowledged_run() -> None:
-    consumer, taken = _consumer()
+    consumer, taken, _ = _consumer()
     tp = TP("in", 0)
     _hand(consumer, 0, 10, 11, 13, 14)  # 12: a transaction marker
     assert taken.lists == [[10, 11, 13, 14]]
@@ -122,7 +140,7 @@ def test_commit_offset_passes_only_a_fully_acknowledged_run() -> None:
 
 
 def test_partitions_are_independent_and_repeats_are_not_handed_again() -> None:
-    consumer, taken = _consumer()
+    consumer, taken, _ = _consumer()
     _hand(consumer, 0, 1, 2)
     _hand(consumer, 1, 1, 2)
     _hand(consumer, 0, 2, 3)  # 2 again (a seek back): only 3 is new
@@ -134,8 +152,52 @@ def test_partitions_are_independent_and_repeats_are_not_handed_again() -> None:
     assert consumer._new_offset(TP("in", 0)) == 4
 
 
+def test_refused_records_are_taken_back_and_fetched_again() -> None:
+    """A partition whose assignment has not reached the application yet: its records are
+    not counted as handed (nothing to commit past), the consumer seeks back, and they are
+    handed again when fetched again."""
+    consumer, taken, seeks = _consumer()
+    _hand(consumer, 0, 3)
+    taken.refuse = 1
+    _hand(consumer, 0, 4, 5, 6)
+    assert seeks == ["committed"]
+    assert consumer.handed_pending == 1  # 3 only
+    consumer.ack_offsets([(0, 3), (0, 4)])  # 4: not handed now, so it counts for nothing
+    assert consumer._new_offset(TP("in", 0)) == 4
+    _hand(consumer, 0, 3, 4, 5, 6)  # fetched again from the committed offset
+    assert taken.lists == [[3], [4, 5, 6], [4, 5, 6]]
+    assert consumer._new_offset(TP("in", 0)) == 4
+    consumer.ack_offsets([(0, o) for o in (4, 5, 6)])
+    assert consumer._new_offset(TP("in", 0)) == 7
+
+
+def test_records_fetched_but_not_handed_are_fetched_again() -> None:
+    """A rebalance begins while one partition's records are handed: the other partition's
+    fetched records are not handed, and the consumer seeks back at once (the assignment's own
+    seek may already be behind it), so fetching does not move past them for good."""
+    consumer, taken, seeks = _consumer()
+    stopped = asyncio.Event()
+    fetched = {TP("in", 0): _records(1, 2), TP("in", 1): _records(4, 5)}
+    calls = 0
+
+    async def wait_next_records(timeout: float) -> tuple[Any, Any]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            stopped.set()
+            return {}, None
+        return fetched, None
+
+    consumer._wait_next_records = wait_next_records  # type: ignore[method-assign]
+    taken.on_hand = lambda tp: setattr(consumer, "flow_active", False)
+    asyncio.run(consumer._drain_messages(SimpleNamespace(_stopped=stopped)))
+    assert taken.lists == [[1, 2]]
+    assert seeks == ["committed"]
+    assert consumer.handed_pending == 2  # partition 0's, until acknowledged
+
+
 def test_records_of_another_topic_are_refused() -> None:
-    consumer, _ = _consumer()
+    consumer, _, _ = _consumer()
     with pytest.raises(RuntimeError, match="only reads bulk topics"):
         asyncio.run(consumer._hand(TP("other", 0), _records(1)))
 

@@ -249,3 +249,26 @@ def test_recovery_says_which_deltas_retention_took(tmp_path: Path) -> None:
         )
     with pytest.raises(ProcessorFailedError, match=r"records before \d+ are gone \(retention\)"):
         asyncio.run(run(None, records[:1]))
+
+
+def test_records_of_a_partition_not_assigned_are_refused_not_acknowledged() -> None:
+    """Records of a partition the processor does not own (revoked, or assigned but not yet
+    known to it) are handed back untouched: not processed, not acknowledged, so the consumer
+    reads them again once the assignment reaches the processor."""
+    log = MemLog()
+    records, _ = streams(log)
+    ones = [r for r in records if r.partition == 1][:3]
+
+    async def run() -> tuple[set[int], set[int], Processor]:
+        proc = make(log, None)
+        await proc.on_assigned({0})
+        refused = await proc.on_records(ones)
+        await proc.on_assigned({0, 1})
+        taken = await proc.on_records(ones)
+        await proc.drain()
+        return refused, taken, proc
+
+    refused, taken, proc = asyncio.run(run())
+    assert refused == {1} and taken == set()
+    assert {(1, r.offset) for r in ones} <= set(log.acked)  # acknowledged once taken
+    assert [s.graph for s in proc.graphs] == ["g.1"]
