@@ -202,7 +202,7 @@ class BulkConsumer(faust_aiokafka.Consumer):
         try:
             await self.perform_seek()
         except Exception as exc:  # e.g. no assignment now: the next assignment's seek follows
-            log.warning("could not seek back to the committed offsets: %r", exc)
+            log.info("could not seek back to the committed offsets: %r", exc)
 
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
         yield from super()._filter_tps_with_pending_acks(topics)
