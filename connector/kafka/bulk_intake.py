@@ -47,11 +47,19 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.futures import notify
 
-__all__ = ["FAUST_VERSION", "REFUSED_PAUSE", "BulkConsumer", "BulkHandler", "install"]
+__all__ = [
+    "FAUST_VERSION",
+    "REFUSED_PAUSE",
+    "SEEK_TIMEOUT",
+    "BulkConsumer",
+    "BulkHandler",
+    "install",
+]
 
 log = logging.getLogger(__name__)
 _service_log = logging.getLogger("faust.sparsiflow.bulk_intake")
@@ -66,6 +74,9 @@ FETCH_MAX_WAIT_MS = 20
 time per broker, for the partitions whose fetched records are all consumed; Faust asks for 1500
 ms, so while a partition is being caught up, a fetch for the worker's idle partitions stalled
 it for 1.5 s after each fetch (measured: 8,192 records, then 1.2-1.7 s of nothing)."""
+
+SEEK_TIMEOUT = 30.0
+"""Seconds a seek back to the committed offsets may take before the worker stops."""
 
 REFUSED_PAUSE = 0.05
 """Seconds to wait before fetching refused records again (their partition's assignment is
@@ -198,11 +209,16 @@ class BulkConsumer(faust_aiokafka.Consumer):
 
     async def _fetch_again(self) -> None:
         """Seek every partition back to its committed offset (records fetched past it were not
-        handed, or not taken); those handed since are not handed again."""
+        handed, or not taken); those handed since are not handed again. Not while stopping
+        (nothing more is handed, so nothing is committed past them) or with nothing assigned
+        (the next assignment seeks); a seek that fails otherwise stops the worker, which then
+        reads them again from the committed offset."""
+        if self.should_stop or self.app.should_stop or not self.assignment():
+            return
         try:
-            await self.perform_seek()
-        except Exception as exc:  # e.g. no assignment now: the next assignment's seek follows
-            log.info("could not seek back to the committed offsets: %r", exc)
+            await asyncio.wait_for(self.perform_seek(), SEEK_TIMEOUT)
+        except (AssertionError, IllegalStateError):
+            return  # the assignment went meanwhile
 
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
         yield from super()._filter_tps_with_pending_acks(topics)
@@ -219,8 +235,9 @@ class BulkConsumer(faust_aiokafka.Consumer):
 
     async def wait_empty(self) -> None:
         """Wait until every handed record is acknowledged (Faust's check counts only its own
-        message objects), committing on the way; then Faust's own wait."""
-        while not self.should_stop and any(
+        message objects), committing on the way; then Faust's own wait. Not once the app stops
+        or crashed (a failed processor acknowledges nothing more)."""
+        while not (self.should_stop or self.app.should_stop) and any(
             len(s.acked) < len(s.offsets) for s in self._handed.values()
         ):
             await self.commit()

@@ -114,6 +114,7 @@ def _consumer() -> tuple[BulkConsumer, _Taken, list[str]]:
         seeks.append("committed")
 
     consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    consumer.assignment = lambda: {TP("in", 0), TP("in", 1)}  # type: ignore[method-assign]
     consumer.flow_active = True
     return consumer, taken, seeks
 
@@ -194,6 +195,41 @@ def test_records_fetched_but_not_handed_are_fetched_again() -> None:
     assert taken.lists == [[1, 2]]
     assert seeks == ["committed"]
     assert consumer.handed_pending == 2  # partition 0's, until acknowledged
+
+
+def test_no_seek_while_stopping_or_with_nothing_assigned() -> None:
+    consumer, taken, seeks = _consumer()
+    taken.refuse = 2
+    consumer.assignment = set  # type: ignore[method-assign]
+    _hand(consumer, 0, 1)
+    consumer.assignment = lambda: {TP("in", 0)}  # type: ignore[method-assign]
+    consumer.app._crashed.set()  # a failed processor crashed the app: it stops
+    _hand(consumer, 0, 1)
+    assert taken.lists == [[1], [1]] and seeks == []
+    assert consumer.handed_pending == 0
+
+
+def test_a_crashed_app_does_not_wait_for_acknowledgements() -> None:
+    """A failed processor acknowledges nothing more: the revocation's wait must not hang."""
+    consumer, _, _ = _consumer()
+    _hand(consumer, 0, 1, 2)
+
+    async def nothing() -> None:
+        return None
+
+    async def no_ack(timeout: float) -> None:
+        await asyncio.sleep(0.01)
+
+    consumer.commit = nothing  # type: ignore[method-assign,assignment]
+    consumer.commit_and_end_transactions = nothing  # type: ignore[method-assign]
+    consumer._wait_for_ack = no_ack  # type: ignore[method-assign]
+    consumer.app._crashed.set()
+
+    async def wait() -> None:
+        await asyncio.wait_for(consumer.wait_empty(), 5.0)
+
+    asyncio.run(wait())
+    assert consumer.handed_pending == 2
 
 
 def test_records_of_another_topic_are_refused() -> None:
