@@ -16,7 +16,7 @@ from sparsiflow.engine.exceptions import EngineError
 from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.netchange import NEW, REMOVED, REWEIGHTED, NetChange, net_change
 from sparsiflow.engine.graph.updates import Op, UpdateBatch
-from sparsiflow.engine.quality.control import MARGIN, build_to_target
+from sparsiflow.engine.quality.control import MARGIN, build_to_target, off_tree_edges
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.keeper import QualityKeeper
 from sparsiflow.engine.results import BatchReport, Delta, GraphStats, KappaReading
@@ -360,6 +360,7 @@ class Engine:
             # an estimate is optional: the static sparsifier is a valid H if it fails
             with contextlib.suppress(Exception):
                 _, mask = build_to_target(graph, target * (1 - MARGIN), estimator)
+                self._keeper.built(off_tree_edges(graph, mask) / max(graph.n, 1))
         n = max(graph.n, 1)
         stale = in_h & ~mask & ~np.isin(lo * n + hi, kept[0] * n + kept[1])
         gone = lo[stale], hi[stale]
@@ -393,7 +394,7 @@ class Engine:
         going = np.zeros(keys.shape[0], np.bool_)
         if outcome.pruned[0].size:
             going = self._prunable(keys, in_h, outcome.pruned[0] * n + outcome.pruned[1])
-            going &= ~_bridging(self._store.nodes, lo, hi, in_h, going)
+            going &= ~_bridging(self._store.nodes, lo, hi, in_h | wanted, going)
         cut = lo[going], hi[going]
         prune_from_h(self._store.arrays, *cut)
         rows = np.flatnonzero(wanted & ~in_h)
@@ -626,8 +627,8 @@ def _bridging(
     in_h: NDArray[np.bool_],
     going: NDArray[np.bool_],
 ) -> NDArray[np.bool_]:
-    """The ``going`` rows that join two components of H (the ``in_h`` rows) without them:
-    keeping these keeps H's components."""
+    """The ``going`` rows that join two components of H (the ``in_h`` rows, with the edges
+    entering with them) without them: keeping these keeps H's components."""
     rest = in_h & ~going
     labels = components(EdgeList(n, lo[rest], hi[rest], np.ones(int(rest.sum()))))[1]
     across: NDArray[np.bool_] = going & (labels[lo] != labels[hi])

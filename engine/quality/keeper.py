@@ -14,10 +14,12 @@ depend only on the batches: the same input, batches, config and seed give the sa
 however fast the thread runs.
 
 Recovered edges enter if G still has them and H does not (with G's weight at entry). With a
-target, a check whose estimate is well under it may instead let edges go (pruning, for the
-least density: ``control_rounds(prune=True)``; after a refused one the next checks skip it);
-they leave H at entry if H still has them and the entering batch did not touch them, except
-any whose loss would split a component of H. A check that is pending when the engine is
+target, a check under it lets edges go, for the least density: pruning when the estimate is
+well under it (``control_rounds(prune=True)``; after a refused one the next checks skip it),
+else a rebase of H on a sparser static build (after a refused one, the next waits until H has
+``REBASE_AGAIN`` times the off-tree density). They leave H at entry if H still has them and the
+entering batch did not touch them, except any whose loss would split a component of H (with
+the edges entering beside them). A check that is pending when the engine is
 snapshotted is not saved: after a restore the next check starts with the next batch (nothing
 published is contradicted; later deltas may differ from an uninterrupted run's). The
 estimator persists between checks, so each warm-starts from the previous top eigenvector.
@@ -34,7 +36,12 @@ from numpy.typing import NDArray
 
 from sparsiflow.engine.exceptions import failure_reason
 from sparsiflow.engine.graph.edges import EdgeList
-from sparsiflow.engine.quality.control import MARGIN, control_rounds
+from sparsiflow.engine.quality.control import (
+    MARGIN,
+    REBASE_AGAIN,
+    control_rounds,
+    off_tree_edges,
+)
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.results import KappaReading
 
@@ -57,6 +64,7 @@ class _Outcome:
     reading: KappaReading
     pairs: Pairs  # recovered edges (internal lo < hi)
     pruned: Pairs  # edges it let go from H
+    rebase_from: float | None = None  # the rebase reference it leaves (None: it tried none)
 
 
 @dataclass
@@ -78,6 +86,7 @@ class QualityKeeper:
         self._pending: _Pending | None = None
         self._prune_backoff = 0  # checks skipped after the last refused pruning
         self._prune_skip = 0  # checks still to run without trying to prune
+        self._rebase_from = 0.0  # see _check
 
     def counted(self, updates: int) -> None:
         """Count a batch's net updates to G."""
@@ -90,6 +99,8 @@ class QualityKeeper:
             return None
         outcome = self._pending.future.result()
         self._pending = None
+        if outcome.rebase_from is not None:
+            self._rebase_from = outcome.rebase_from
         return outcome
 
     def wants_check(self, edges: int, empty: bool) -> bool:
@@ -103,7 +114,7 @@ class QualityKeeper:
         """Start a check of (``graph``, its ``in_h`` rows) as of ``batch``."""
         window = max(1, math.ceil(self._change * graph.m))
         self._started, self._next = self._applied, self._applied + window
-        future = _POOL.submit(self._check, batch, graph, in_h)
+        future = _POOL.submit(self._check, batch, graph, in_h, self._rebase_from)
         self._pending = _Pending(future, self._applied + window)
 
     @property
@@ -127,15 +138,29 @@ class QualityKeeper:
             self._pending.future.result()
             self._pending = None
 
-    def _check(self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_]) -> _Outcome:
-        """Estimate, and hold the target (on the worker thread). Never raises."""
+    def built(self, density: float) -> None:
+        """H was just built to the target at the least density found, ``density`` off-tree
+        edges per node: a rebase waits until H has grown as after a refused one."""
+        self._rebase_from = density
+
+    def _check(
+        self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_], rebase_from: float
+    ) -> _Outcome:
+        """Estimate, and hold the target (on the worker thread). Never raises. A rebase is
+        tried when H's off-tree density (edges per node) is over ``REBASE_AGAIN`` times
+        ``rebase_from``: 0 at first (the first check tries), the density at a refused try or
+        at a build to the target (``built``), 0 again after a kept one; it changes where the
+        check enters, so the same batches give the same tries however fast the thread runs.
+        (A density, not a count: a graph growing from empty grows H with it.)"""
         none = np.zeros(0, np.int64)
         target = math.inf if self.target is None else self.target * (1 - MARGIN)
         try:
             prune = self.target is not None and self._prune_skip == 0
             self._prune_skip = max(0, self._prune_skip - 1)
+            density = off_tree_edges(graph, in_h) / max(graph.n, 1)
+            rebase = self.target is not None and density > REBASE_AGAIN * rebase_from
             outcome, _ = control_rounds(
-                graph, in_h, target, self._estimator, self._rounds, prune=prune
+                graph, in_h, target, self._estimator, self._rounds, prune=prune, rebase=rebase
             )
         except Exception as exc:  # a check is optional: its failure must not stop the stream
             reading = KappaReading(batch, None, None, 0, 0.0, failure_reason("error", exc))
@@ -153,4 +178,6 @@ class QualityKeeper:
         before = None if reason is not None else outcome.lambda_before
         reading = KappaReading(batch, value, before, int(rows.shape[0]), outcome.seconds, reason)
         cut = outcome.pruned
-        return _Outcome(reading, (graph.u[rows], graph.v[rows]), (graph.u[cut], graph.v[cut]))
+        after = (density if outcome.rebase_refused else 0.0) if rebase else None
+        pairs = (graph.u[rows], graph.v[rows])
+        return _Outcome(reading, pairs, (graph.u[cut], graph.v[cut]), after)

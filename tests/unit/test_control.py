@@ -10,6 +10,7 @@ import pytest
 from engine_checks import check_invariants, replay_delta
 
 from sparsiflow.connector.wire.deltas import delta_lists
+from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList, components
@@ -24,7 +25,7 @@ from sparsiflow.engine.quality.control import (
 from sparsiflow.engine.quality.estimator import KappaEstimator
 from sparsiflow.engine.quality.exact import measure
 from sparsiflow.engine.quality.keeper import QualityKeeper
-from sparsiflow.workloads.families import delaunay, fem_mesh
+from sparsiflow.workloads.families import delaunay, fem_mesh, grid_circuit
 from sparsiflow.workloads.streams import update_stream
 
 TOLERANCE = 1.02  # the estimate is a Lanczos lower bound: the loop aims 1 % under the target
@@ -239,6 +240,41 @@ def test_a_run_well_under_its_target_prunes_and_stays_under_it() -> None:
     assert held.pruned.size == 0
 
 
+def _off_tree(g: EdgeList, mask: np.ndarray) -> float:
+    return float((mask.sum() - (g.n - components(g)[0])) / g.n)
+
+
+def test_a_dense_h_near_its_target_is_rebased_on_a_sparser_static_build() -> None:
+    """H with many edges no direction needs (a static forest at 0.01 plus 12 % of G at
+    random) and its estimate at 0.8x the target: pruning does not start (over 0.7x), but the
+    static sparsifier at half H's density holds the target, so H becomes it."""
+    g = grid_circuit(4096, seed=3)
+    in_h = static_sparsifier(g.n, g.u, g.v, g.w, 0.01) | (
+        np.random.default_rng(1).random(g.m) < 0.12
+    )
+    target = KappaEstimator(seed=1).update(g, g.subset(in_h)).lambda_max / 0.8
+    outcome, mask = control_rounds(g, in_h, target, KappaEstimator(seed=1), prune=True, rebase=True)
+    assert outcome.rounds == 0 and not outcome.rebase_refused
+    assert outcome.pruned.size > 0 and outcome.recovered.size > 0
+    assert np.array_equal(
+        mask,
+        (in_h | np.isin(np.arange(g.m), outcome.recovered))
+        & ~np.isin(np.arange(g.m), outcome.pruned),
+    )
+    assert _off_tree(g, mask) == pytest.approx(_off_tree(g, in_h) / 2, abs=2 / g.n)
+    assert measure(g, g.subset(mask)).kappa <= 0.85 * target * TOLERANCE
+    assert components(g.subset(mask))[0] == components(g)[0]
+
+
+def test_a_rebase_that_would_not_hold_the_target_is_refused() -> None:
+    g = delaunay(4096, seed=3)
+    in_h = static_sparsifier(g.n, g.u, g.v, g.w, 0.10)
+    target = KappaEstimator(seed=1).update(g, g.subset(in_h)).lambda_max / 0.8
+    outcome, mask = control_rounds(g, in_h, target, KappaEstimator(seed=1), prune=True, rebase=True)
+    assert outcome.rebase_refused and outcome.pruned.size == 0 and outcome.recovered.size == 0
+    assert np.array_equal(mask, in_h)
+
+
 def test_pick_prunes_spares_the_forest_and_needed_and_similar_edges() -> None:
     # a square 0-1-2-3 with its diagonal 0-2 and a pendant 3-4; unit weights
     g = EdgeList.normalize([0, 1, 2, 0, 3, 0], [1, 2, 3, 3, 4, 2], np.ones(6))
@@ -281,7 +317,7 @@ def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
     """The schedule only: control_rounds stands in, saying whether a try was kept."""
     tried: list[bool] = []
 
-    def run(*args: object, prune: bool) -> tuple[ControlOutcome, np.ndarray]:
+    def run(*args: object, prune: bool, rebase: bool) -> tuple[ControlOutcome, np.ndarray]:
         tried.append(prune)
         cut = np.arange(1 if kept and prune else 0, dtype=np.int64)
         refused = prune and not kept
@@ -304,3 +340,41 @@ def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
     tried.clear()
     checks(QualityKeeper(None, 0.1, 8, seed=0), 3)
     assert tried == [False] * 3  # no target: only measures, never prunes
+
+
+def test_a_keeper_tries_a_rebase_once_h_has_grown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schedule only: a rebase at the first check; after a refused one, only once H has
+    over REBASE_AGAIN times the off-tree density it had then; after a kept one, at the next
+    (n is fixed here: density follows the count)."""
+    tried: list[bool] = []
+    keep = [False, True, False, False]
+
+    def run(*args: object, prune: bool, rebase: bool) -> tuple[ControlOutcome, np.ndarray]:
+        tried.append(rebase)
+        refused = rebase and not keep.pop(0)
+        none = np.zeros(0, np.int64)
+        return ControlOutcome(1.0, 1.0, 0, none, 0.0, None, rebase_refused=refused), np.ones(1)
+
+    monkeypatch.setattr(keeper_module, "control_rounds", run)
+    n = 12
+    u, v = np.triu_indices(n, 1)
+    g = EdgeList.normalize(u, v, np.ones(u.shape[0]))  # complete: a forest of 11 edges
+    path = (g.v == g.u + 1).nonzero()[0]
+    chords = (g.v > g.u + 1).nonzero()[0]
+
+    def checks(keeper: QualityKeeper, sizes: list[int]) -> None:
+        for batch, extra in enumerate(sizes):
+            in_h = np.zeros(g.m, bool)
+            in_h[path] = in_h[chords[:extra]] = True
+            keeper.start(batch, g, in_h)
+            assert keeper.due(empty=True) is not None
+
+    checks(QualityKeeper(100.0, 0.1, 8, seed=0), [8, 9, 9, 11, 12, 13])
+    # 8: tried, refused; 9 < 1.25 x 8: not tried; 9: no; 11: tried, kept; 12: tried,
+    # refused (now 12); 13 < 15: not tried
+    assert tried == [True, False, False, True, True, False]
+    tried.clear()
+    built = QualityKeeper(100.0, 0.1, 8, seed=0)
+    built.built(12 / g.n)  # H built to the target: as after a refused try at 12
+    checks(built, [13, 15, 16])
+    assert tried == [False, False, True]
