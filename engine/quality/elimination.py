@@ -137,44 +137,46 @@ def _eliminate(
         if done[x] or degree[x] > 2:
             continue
         found = 0
-        ends = np.full(2, -1, np.int64)
-        cs = np.zeros(2, np.float64)
+        end0, end1, c0, c1 = -1, -1, 0.0, 0.0
         slot = head[x]
         while slot >= 0 and found < degree[x]:
             e = slot >> 1
             if alive[e]:
-                ends[found] = ev[e] if slot & 1 == 0 else eu[e]
-                cs[found] = ec[e]
+                end = ev[e] if slot & 1 == 0 else eu[e]
+                if found == 0:
+                    end0, c0 = end, ec[e]
+                else:
+                    end1, c1 = end, ec[e]
                 alive[e] = False
                 found += 1
             slot = link[slot]
-        if found == 2 and ends[0] == ends[1]:  # two entries to one row: one coupling
-            cs[0] += cs[1]
-            ends[1], cs[1] = -1, 0.0
-            degree[ends[0]] -= 1
+        if found == 2 and end0 == end1:  # two entries to one row: one coupling
+            c0 += c1
+            end1, c1 = -1, 0.0
+            degree[end0] -= 1
             found = 1
         d = diagonal[x]
-        for k in range(found):
-            diagonal[ends[k]] -= cs[k] * cs[k] / d
-            degree[ends[k]] -= 1
+        if found >= 1:
+            diagonal[end0] -= c0 * c0 / d
+            degree[end0] -= 1
         if found == 2:  # series: a new entry between the two partners
-            a, b = ends[0], ends[1]
-            eu[count], ev[count], ec[count], alive[count] = a, b, -cs[0] * cs[1] / d, True
-            link[2 * count], head[a] = head[a], 2 * count
-            link[2 * count + 1], head[b] = head[b], 2 * count + 1
-            degree[a] += 1
-            degree[b] += 1
+            diagonal[end1] -= c1 * c1 / d
+            degree[end1] -= 1
+            eu[count], ev[count], ec[count], alive[count] = end0, end1, -c0 * c1 / d, True
+            link[2 * count], head[end0] = head[end0], 2 * count
+            link[2 * count + 1], head[end1] = head[end1], 2 * count + 1
+            degree[end0] += 1
+            degree[end1] += 1
             count += 1
         degree[x] = 0
         done[x] = True
         order[eliminated] = x
-        partner[eliminated, 0], partner[eliminated, 1] = ends[0], ends[1]
-        coupling[eliminated, 0], coupling[eliminated, 1] = cs[0], cs[1]
+        partner[eliminated, 0], partner[eliminated, 1] = end0, end1
+        coupling[eliminated, 0], coupling[eliminated, 1] = c0, c1
         pivot[eliminated] = d
         eliminated += 1
-        for k in range(found):
-            end = ends[k]
-            if not done[end] and degree[end] <= 2:
+        for end in (end0, end1):
+            if end >= 0 and not done[end] and degree[end] <= 2:
                 stack[top] = end
                 top += 1
     return (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
@@ -59,18 +60,51 @@ class Grounding:
 
 
 def grounded_laplacian(edges: EdgeList, grounding: Grounding) -> sp.csc_matrix:
-    """``L`` of ``edges`` without the rows and columns of the grounded roots (CSC)."""
+    """``L`` of ``edges`` without the rows and columns of the grounded roots (CSC; each row
+    lists its diagonal first). Built straight from the edge list, without a COO sort."""
     index = np.cumsum(grounding.keep, dtype=np.int64) - 1
     index[~grounding.keep] = -1
     deg = np.bincount(edges.u, edges.w, edges.n) + np.bincount(edges.v, edges.w, edges.n)
-    iu, iv = index[edges.u], index[edges.v]
-    both = (iu >= 0) & (iv >= 0)
-    kept = np.flatnonzero(grounding.keep)
-    rows = np.concatenate([iu[both], iv[both], index[kept]])
-    cols = np.concatenate([iv[both], iu[both], index[kept]])
-    vals = np.concatenate([-edges.w[both], -edges.w[both], deg[kept]])
+    diagonal = deg[grounding.keep].astype(np.float64, copy=False)
+    indptr, indices, data = _grounded(diagonal, index, edges.u, edges.v, edges.w)
     size = grounding.size
-    return sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
+    return sp.csc_matrix((data, indices, indptr), shape=(size, size))
+
+
+@nb.njit(cache=True, nogil=True)
+def _grounded(
+    diagonal: NDArray[np.float64],
+    index: NDArray[np.int64],
+    u: NDArray[np.int64],
+    v: NDArray[np.int64],
+    w: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+    """CSR arrays (also CSC: the matrix is symmetric) of the grounded Laplacian with this
+    ``diagonal`` (the degrees of the kept nodes)."""
+    size = diagonal.shape[0]
+    count = np.ones(size, np.int64)  # the diagonal
+    for e in range(u.shape[0]):
+        a, b = index[u[e]], index[v[e]]
+        if a >= 0 and b >= 0:
+            count[a] += 1
+            count[b] += 1
+    indptr = np.zeros(size + 1, np.int64)
+    for r in range(size):
+        indptr[r + 1] = indptr[r] + count[r]
+    fill = indptr[:-1].copy()
+    indices = np.empty(indptr[size], np.int32)
+    data = np.empty(indptr[size])
+    for r in range(size):
+        indices[fill[r]], data[fill[r]] = r, diagonal[r]
+        fill[r] += 1
+    for e in range(u.shape[0]):
+        a, b = index[u[e]], index[v[e]]
+        if a >= 0 and b >= 0:
+            indices[fill[a]], data[fill[a]] = b, -w[e]
+            fill[a] += 1
+            indices[fill[b]], data[fill[b]] = a, -w[e]
+            fill[b] += 1
+    return indptr, indices, data
 
 
 class Factor:
