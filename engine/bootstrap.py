@@ -20,14 +20,30 @@ __all__ = ["csr", "static_sparsifier", "tree_stretch"]
 def csr(
     n: int, lo: NDArray[np.int64], hi: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-    """Symmetric CSR (indptr, neighbour, edge index) of the edge list."""
-    ends = np.concatenate([lo, hi])
-    other = np.concatenate([hi, lo]).astype(np.int32)
-    eidx = np.concatenate([np.arange(lo.shape[0]), np.arange(lo.shape[0])])
-    order = np.argsort(ends, kind="stable")
+    """Symmetric CSR (indptr, neighbour, edge index) of the edge list: each node's entries
+    in edge order, those where it is ``lo`` first (a counting sort)."""
+    return _csr(n, lo, hi)
+
+
+@nb.njit(cache=True, nogil=True)
+def _csr(
+    n: int, lo: NDArray[np.int64], hi: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
     indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(ends, minlength=n), out=indptr[1:])
-    return indptr, other[order], eidx[order]
+    for e in range(lo.shape[0]):
+        indptr[lo[e] + 1] += 1
+        indptr[hi[e] + 1] += 1
+    for x in range(n):
+        indptr[x + 1] += indptr[x]
+    fill = indptr[:-1].copy()
+    nbr = np.empty(2 * lo.shape[0], np.int32)
+    eidx = np.empty(2 * lo.shape[0], np.int64)
+    for ends, other in ((lo, hi), (hi, lo)):
+        for e in range(lo.shape[0]):
+            x = ends[e]
+            nbr[fill[x]], eidx[fill[x]] = other[e], e
+            fill[x] += 1
+    return indptr, nbr, eidx
 
 
 @nb.njit(cache=True, nogil=True)
