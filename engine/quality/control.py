@@ -211,10 +211,11 @@ def control_rounds(
     that only just fixes the ones it saw leaves their neighbours above the target, and every
     further round costs a factorization and two Lanczos runs (delaunay 2^18, unit weights,
     K = 16, target 60 over 10 insertion batches: aim 0 -> 0.05 cut the loop's time from 169 s
-    to 78 s, at 0.1157 instead of 0.1171 off-tree density). A round's sketch goes on from
-    the estimate's Lanczos run to ``krylov`` steps (reading the directions off that run's
-    16-24 steps alone missed the second-worst ones: one edge per round, four rounds where one
-    did). With an infinite ``target`` it only estimates. With ``prune``, an estimate under
+    to 78 s, at 0.1157 instead of 0.1171 off-tree density). A round's sketch is a
+    ``krylov``-step run from a random start: going on from the estimate's warm-started run
+    instead (its start is mostly the previous top vector, so directions elsewhere are
+    resolved later) saw fewer directions above the target, and a unit Delaunay 2^18 deletion
+    phase took four rounds of one edge each where one round of 18 did. With an infinite ``target`` it only estimates. With ``prune``, an estimate under
     ``PRUNE_BELOW * target`` (no round needed) lets edges go instead (:func:`pick_prunes`, at
     most ``per_round * n``, for ``PRUNE_TO * target``), kept only if the estimate of the
     thinner H is still at most that; else the first quarter of them, on the same terms

@@ -125,17 +125,14 @@ class KappaEstimator:
         self._cache: _Cache | None = None
         self._side: _GraphSide | None = None
         self._x: NDArray[np.float64] | None = None
-        self._last: tuple[_Cache, _GraphSide, _Krylov] | None = None  # update()'s last run
 
     def refresh(self) -> None:
         """Forget the cached factorization (the next call factorizes L_H afresh)."""
         self._cache = None
-        self._last = None
 
     def release_graph(self) -> None:
-        """Drop what is kept of G (its Laplacian, the last run's basis) until the next call."""
+        """Drop what is kept of G (its Laplacian) until the next call."""
         self._side = None
-        self._last = None
 
     def update(self, graph: EdgeList, sparsifier: EdgeList) -> KappaEstimate:
         """Estimate for G = ``graph`` and H = ``sparsifier`` (H a subgraph of G).
@@ -172,14 +169,10 @@ class KappaEstimator:
     def ritz(
         self, graph: EdgeList, sparsifier: EdgeList, steps: int, above: float
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Ritz pairs of a ``steps``-step Lanczos run whose values exceed ``above``: a sketch
-        of every bad direction at once, not only the worst. The run goes on from the last
-        :meth:`update` of the same pair (its start: the previous top vector plus noise, whose
-        part off that vector spans the other directions as a random start would; at 2^17-2^18
-        this saves that update's 16-24 steps of every 40), else starts at random. Returns
-        the values and the vectors as rows of a (k, n) array, each with ``x' L_H x = 1``
-        (zero at the grounded roots); none where the pencil cannot be estimated (see
-        :meth:`update`)."""
+        """Ritz pairs of one ``steps``-step Lanczos run from a random start whose values exceed
+        ``above``: a sketch of every bad direction at once, not only the worst. Returns the
+        values and the vectors as rows of a (k, n) array, each with ``x' L_H x = 1`` (zero at
+        the grounded roots); none where the pencil cannot be estimated (see :meth:`update`)."""
         n = max(graph.n, sparsifier.n)
         none = np.zeros(0), np.zeros((0, n))
         if not (_positive_finite(graph.w) and _positive_finite(sparsifier.w)):
@@ -189,15 +182,9 @@ class KappaEstimator:
             cache, _ = self._prepare(h)
             if cache.factor is None:
                 return none
-            side = self._graph_side(g, cache.ground)
-            kept = self._last
-            last = kept[2] if kept and kept[0] is cache and kept[1] is side else None
-            steps = min(steps, cache.ground.size)
-            if last is not None and (last.invariant or last.steps >= steps):
-                run = last
-            else:
-                start = self._rng.standard_normal(cache.ground.size) if last is None else last
-                run = _lanczos(side.laplacian, cache.lh, cache.factor, start, steps, 0.0)
+            lg = self._graph_side(g, cache.ground).laplacian
+            start = self._rng.standard_normal(cache.ground.size)
+            run = _lanczos(lg, cache.lh, cache.factor, start, min(steps, cache.ground.size), 0.0)
             values, vectors = _tridiagonal_eigh(run.alpha, run.beta[:-1])
         except _NUMERICAL_ERRORS:
             self.refresh()
@@ -214,12 +201,11 @@ class KappaEstimator:
         a run spans an invariant subspace (then its Ritz values are exact)."""
         assert cache.factor is not None
         ground = cache.ground
-        side = self._graph_side(g, ground)
+        lg = self._graph_side(g, ground).laplacian
         value, y, residual, steps = 0.0, self._start(ground, ground.keep.shape[0]), math.inf, 0
         while steps < self.budget and residual > self.tol:
             length = min(self.cycle, self.budget - steps, ground.size)
-            run = _lanczos(side.laplacian, cache.lh, cache.factor, y, length, self.tol)
-            self._last = cache, side, run
+            run = _lanczos(lg, cache.lh, cache.factor, y, length, self.tol)
             value, y, residual = run.value, run.vector, run.residual
             steps += run.steps
             if run.invariant:
@@ -262,9 +248,7 @@ class KappaEstimator:
 
 class _Krylov(NamedTuple):
     """A Lanczos run: tridiagonal (alpha, beta), b-orthonormal basis rows, top Ritz pair;
-    invariant: the basis spans an invariant subspace (breakdown, or the whole space);
-    following: what a longer run goes on from (the next basis vector, its b-image and the
-    b-image of the last one), None when invariant."""
+    invariant: the basis spans an invariant subspace (breakdown, or the whole space)."""
 
     alpha: NDArray[np.float64]
     beta: NDArray[np.float64]
@@ -273,7 +257,6 @@ class _Krylov(NamedTuple):
     vector: NDArray[np.float64]
     residual: float
     invariant: bool
-    following: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None
 
     @property
     def steps(self) -> int:
@@ -284,14 +267,13 @@ def _lanczos(
     a: sp.csc_matrix,
     b: sp.csc_matrix,
     factor: Factor,
-    start: NDArray[np.float64] | _Krylov,
+    start: NDArray[np.float64],
     steps: int,
     tol: float,
 ) -> _Krylov:
     """Up to ``steps`` Lanczos steps for ``a x = lambda b x`` in the b-inner product, stopping
     once the top Ritz pair's relative residual is below ``tol`` (``tol = 0`` runs every step)
-    or the Krylov space stops growing. ``start``: a start vector, or an earlier run (not
-    invariant) of the same pencil to go on with up to ``steps`` steps in all.
+    or the Krylov space stops growing.
 
     Every new vector is b-orthogonalized against the whole basis, a second time when the
     first pass cancelled most of it ("twice is enough"), so orthogonality holds to rounding
@@ -301,22 +283,15 @@ def _lanczos(
     only the reorthogonalized vector is multiplied again (and, where the recurrence cancelled
     most of the solve's b-norm, the new vector itself)."""
     a, b = a.T, b.T  # symmetric: the same arrays read as CSR, whose products are ~1.7x faster
-    size = start.basis.shape[1] if isinstance(start, _Krylov) else start.shape[0]
+    size = start.shape[0]
     basis = np.empty((steps, size))
     alpha = np.empty(steps)
     beta = np.zeros(steps)
-    if isinstance(start, _Krylov):
-        assert start.following is not None, "an invariant run has nothing to go on with"
-        first = start.steps
-        basis[:first], alpha[:first], beta[:first] = start.basis, start.alpha, start.beta
-        q, bq, previous = start.following
-    else:
-        first = 0
-        bq = b @ start
-        scale = math.sqrt(start @ bq)
-        q, bq = start / scale, bq / scale
-        previous = np.zeros(size)  # b-image of the previous basis vector
-    for j in range(first, steps):
+    bq = b @ start
+    scale = math.sqrt(start @ bq)
+    q, bq = start / scale, bq / scale
+    previous = np.zeros(size)  # b-image of the previous basis vector
+    for j in range(steps):
         basis[j] = q
         aq = a @ q
         alpha[j] = q @ aq
@@ -339,19 +314,10 @@ def _lanczos(
         scale = max(abs(float(values[0])), abs(top))
         invariant = beta[j] <= _BREAKDOWN * scale or j + 1 == size
         residual = 0.0 if invariant else beta[j] * abs(y[-1]) / top
-        converged = tol > 0 and residual <= tol and j + 1 >= min(_MIN_STEPS, steps)
-        if converged or j + 1 == steps or invariant:
+        if (residual <= tol and j + 1 >= min(_MIN_STEPS, steps)) or j + 1 == steps or invariant:
             k = j + 1
-            following = None if invariant else (r / beta[j], br / beta[j], bq)
             return _Krylov(
-                alpha[:k],
-                beta[:k],
-                basis[:k],
-                top,
-                basis[:k].T @ y,
-                float(residual),
-                invariant,
-                following,
+                alpha[:k], beta[:k], basis[:k], top, basis[:k].T @ y, float(residual), invariant
             )
         previous = bq
         q, bq = r / beta[j], br / beta[j]
