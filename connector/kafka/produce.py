@@ -15,7 +15,11 @@ from typing import Any
 from sparsiflow.connector.wire.edge_updates import RecordForm, encode_records
 from sparsiflow.engine.graph.updates import UpdateBatch
 
-__all__ = ["ProduceReport", "produce"]
+__all__ = ["CONNECT_TIMEOUT", "ProduceReport", "produce"]
+
+CONNECT_TIMEOUT = 30.0
+"""Seconds to reach the cluster and read the topic's metadata before sending (else
+KafkaException)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,12 @@ def produce(
 ) -> ProduceReport:
     """Send ``updates`` of ``graph`` to ``topic`` at most at ``rate`` updates/s; wait until
     all are delivered. ``progress`` is called (about 10 times a second) with the updates sent
-    since its last call."""
+    since its last call.
+
+    The producer first connects and reads the topic's metadata (:data:`CONNECT_TIMEOUT`), and
+    the pacing starts after that: a cold idempotent producer held its first records about
+    0.5 s (local broker; 4 ms once connected), which a paced run counted as the worker's
+    latency (``bench.connector_throughput``'s p99 at half rate was that wait)."""
     from confluent_kafka import KafkaException, Producer
 
     producer = Producer(
@@ -54,6 +63,7 @@ def produce(
             "message.max.bytes": 16 * 2**20,
         }
     )
+    producer.list_topics(topic, timeout=CONNECT_TIMEOUT)
     last: dict[int, int] = {}
     errors: list[str] = []
 
