@@ -215,10 +215,11 @@ def control_rounds(
     ``krylov``-step run from a random start: going on from the estimate's warm-started run
     instead (its start is mostly the previous top vector, so directions elsewhere are
     resolved later) saw fewer directions above the target, and a unit Delaunay 2^18 deletion
-    phase took four rounds of one edge each where one round of 18 did. With an infinite ``target`` it only estimates. With ``prune``, an estimate under
-    ``PRUNE_BELOW * target`` (no round needed) lets edges go instead (:func:`pick_prunes`, at
-    most ``per_round * n``, for ``PRUNE_TO * target``), kept only if the estimate of the
-    thinner H is still at most that; else the first quarter of them, on the same terms
+    phase took four rounds of one edge each where one round of 18 did. With an infinite
+    ``target`` it only estimates. With ``prune``, an estimate under ``PRUNE_BELOW * target``
+    (no round needed) lets edges go instead (:func:`pick_prunes`, at most ``per_round * n``,
+    for ``PRUNE_TO * target``), kept only if the estimate of the thinner H is still at most
+    that; else the first quarter of them, on the same terms
     (the sketch sees only the directions that are bad now; ``prune_refused`` says both were
     refused). With ``rebase``, a run under the target that pruned nothing then tries a rebase
     (:data:`REBASE_SHARE`): H becomes that static sparsifier (its edges outside H recovered,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from reliability_support import (
     Feeder,
     check_final_state,
@@ -88,6 +88,35 @@ def test_a_fenced_producer_publishes_nothing_visible(
     ]
     assert everything == seen  # read_topic reads committed data whatever the caller asks
     assert _high_watermark(kafka_bootstrap, topic) > 4  # the zombie's record, and markers
+
+
+def test_a_refused_record_after_the_first_fails_the_publish_and_shows_nothing(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], create_topic: Callable[..., str]
+) -> None:
+    """Only a publish's first record reports its delivery: one the broker refuses later in the
+    transaction (over the topic's ``max.message.bytes``) must still fail the publish, through
+    the transaction's commit, and leave nothing a ``read_committed`` reader sees."""
+    topic = create_topic(unique_name("out"), config={"max.message.bytes": "2000"})
+    config = {"bootstrap.servers": kafka_bootstrap}
+    group, source = unique_name("group"), unique_name("in")
+    publisher = TransactionalPublisher(config, group, source, max_bytes=2**20)
+
+    def record(value: bytes) -> OutputRecord:
+        return OutputRecord(topic, b"g", value, [], 0)
+
+    async def run() -> None:
+        await publisher.open(0)
+        await publisher.publish(0, [record(b"before")])
+        with pytest.raises(KafkaException):
+            await publisher.publish(0, [record(b"first"), record(b"x" * 10_000)])
+        with pytest.raises(KafkaException):  # the same, in the records that follow the first
+            await publisher.publish(
+                0, [record(b"delta")], lambda offset: [record(b"ok"), record(b"y" * 10_000)]
+            )
+        await publisher.close()
+
+    asyncio.run(run())
+    assert [m.value() for m in read_topic(config, topic)] == [b"before"]
 
 
 def test_recovery_never_reads_a_log_cut_short_by_an_open_transaction(
