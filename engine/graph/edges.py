@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from sparsiflow.engine.exceptions import InvalidUpdateError
 
-__all__ = ["MAX_NODES", "EdgeList", "adjacency", "components", "laplacian", "locate"]
+__all__ = ["MAX_NODES", "EdgeList", "components", "laplacian", "locate"]
 
 MAX_NODES = 2**31
 """Largest supported node count (edge keys ``u * n + v`` must fit in int64)."""
@@ -89,14 +89,6 @@ class EdgeList:
         if n < self.n:
             raise InvalidUpdateError(f"cannot shrink a graph of {self.n} nodes to {n}")
         return self if n == self.n else EdgeList(n, self.u, self.v, self.w)
-
-
-def adjacency(edges: EdgeList) -> sp.csr_matrix:
-    """Symmetric weighted adjacency matrix (n x n CSR)."""
-    rows = np.concatenate([edges.u, edges.v])
-    cols = np.concatenate([edges.v, edges.u])
-    vals = np.concatenate([edges.w, edges.w])
-    return sp.csr_matrix((vals, (rows, cols)), shape=(edges.n, edges.n))
 
 
 def laplacian(edges: EdgeList) -> sp.csr_matrix:

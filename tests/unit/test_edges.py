@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.sparse.csgraph import connected_components
 
 from sparsiflow.engine.exceptions import InvalidUpdateError
-from sparsiflow.engine.graph.edges import EdgeList, adjacency, components, laplacian, locate
+from sparsiflow.engine.graph.edges import EdgeList, components, laplacian, locate
 
 raw_edges = st.lists(
     st.tuples(st.integers(0, 11), st.integers(0, 11), st.floats(0.01, 100.0)), max_size=40
@@ -89,7 +91,16 @@ def test_laplacian_quadratic_form(rows: list[tuple[int, int, float]], seed: int)
     assert np.allclose(lap @ np.ones(12), 0.0)
     assert np.allclose(lap.toarray(), lap.toarray().T)
     assert x @ (lap @ x) == pytest.approx(np.sum(e.w * (x[e.u] - x[e.v]) ** 2), rel=1e-9, abs=1e-9)
-    assert np.allclose(adjacency(e).toarray(), np.diag(lap.diagonal()) - lap.toarray())
+
+
+@given(raw_edges)
+def test_components_number_labels_as_scipy_does(rows: list[tuple[int, int, float]]) -> None:
+    u, v, w = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    e = EdgeList.normalize(u, v, w, n=12)
+    graph = sp.coo_matrix((e.w, (e.u, e.v)), shape=(e.n, e.n))
+    count, labels = connected_components(graph, directed=False)
+    assert components(e)[0] == count
+    assert components(e)[1].tolist() == labels.tolist()
 
 
 def test_components_labels() -> None:
