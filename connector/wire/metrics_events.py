@@ -15,7 +15,9 @@ __all__ = ["Kappa", "MetricsEvent", "decode_metrics", "encode_metrics"]
 
 _SIZES = tuple(f.name for f in fields(GraphStats))
 _COUNTS = ("inserted", "deleted", "critical", "repaired", "recovered")
-_OPTIONAL = frozenset({"recovered", "kappa_unavailable", "kappa_batch", "kappa_seconds"})
+_OPTIONAL = frozenset(
+    {"recovered", "kappa_unavailable", "kappa_batch", "kappa_seconds", "kappa_before"}
+)
 _REQUIRED = frozenset(
     {"graph", "batch", *GraphStats(0, 0, 0, 0).figures(), *_COUNTS, "engine_seconds",
      "latency_seconds", "kappa", "kappa_method", "produced_at"}
@@ -26,20 +28,29 @@ _REQUIRED = frozenset(
 class Kappa:
     """A kappa check by ``method`` of the graph as of ``batch``, taking ``seconds``: its
     ``value``, or None and why (``unavailable``, a one-line reason whose first word, before any
-    ``:``, is its kind)."""
+    ``:``, is its kind); ``before``: its estimate of H as it found it, before its recoveries
+    and prunings."""
 
     value: float | None
     method: str
     unavailable: str | None = None
     batch: int | None = None
     seconds: float | None = None
+    before: float | None = None
 
     @classmethod
     def of(cls, reading: KappaReading | None) -> Kappa | None:
         """The engine's reading as published (None: no check entered with the batch)."""
         if reading is None:
             return None
-        return cls(reading.value, reading.method, reading.reason, reading.batch, reading.seconds)
+        return cls(
+            reading.value,
+            reading.method,
+            reading.reason,
+            reading.batch,
+            reading.seconds,
+            reading.before,
+        )
 
     @property
     def failure_kind(self) -> str | None:
@@ -51,7 +62,8 @@ class Kappa:
 class MetricsEvent:
     """A quality-metrics event. ``counts``: inserted, deleted, critical, repaired, recovered;
     the densities are derived from ``stats``; ``kappa_method`` is None when ``kappa`` is;
-    ``kappa_batch`` and ``kappa_seconds`` describe the check (None when none entered)."""
+    ``kappa_batch``, ``kappa_seconds`` and ``kappa_before`` describe the check (None when none
+    entered)."""
 
     graph: str
     batch: int
@@ -65,6 +77,7 @@ class MetricsEvent:
     kappa_batch: int | None
     kappa_seconds: float | None
     produced_at: float
+    kappa_before: float | None = None
 
     def encode(self) -> bytes:
         """The event's JSON bytes."""
@@ -81,6 +94,7 @@ class MetricsEvent:
                 "kappa_unavailable": self.kappa_unavailable,
                 "kappa_batch": self.kappa_batch,
                 "kappa_seconds": self.kappa_seconds,
+                "kappa_before": self.kappa_before,
                 "produced_at": self.produced_at,
             }
         )
@@ -107,6 +121,7 @@ def encode_metrics(
         kappa_batch=None if kappa is None else kappa.batch,
         kappa_seconds=None if kappa is None else kappa.seconds,
         produced_at=produced_at,
+        kappa_before=None if kappa is None or kappa.value is None else kappa.before,
     ).encode()
 
 
@@ -142,4 +157,7 @@ def decode_metrics(value: bytes | None) -> MetricsEvent:
             None if doc.get("kappa_seconds") is None else number(doc, "kappa_seconds", minimum=0)
         ),
         produced_at=number(doc, "produced_at"),
+        kappa_before=(
+            None if doc.get("kappa_before") is None else number(doc, "kappa_before", minimum=0)
+        ),
     )

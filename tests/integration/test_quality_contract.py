@@ -98,6 +98,7 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
     for event in estimates:
         assert event["kappa_method"] == "lanczos" and event["kappa_seconds"] >= 0  # type: ignore[operator]
         assert event["kappa_batch"] <= event["batch"]  # type: ignore[operator]
+        assert event["kappa_before"] > 0  # type: ignore[operator]  # what the check found
     for delta in _read(kafka_bootstrap, topics["deltas"]):
         assert delta_schema.is_valid(delta), delta
 

@@ -9,9 +9,9 @@ from contract_oracle import validator
 from sparsiflow.connector.stream.records import InputRecord
 from sparsiflow.connector.wire.dead_letters import dlq_record, read_dlq_headers
 from sparsiflow.connector.wire.deltas import SourceRange, encode_delta
-from sparsiflow.connector.wire.metrics_events import Kappa, encode_metrics
+from sparsiflow.connector.wire.metrics_events import Kappa, decode_metrics, encode_metrics
 from sparsiflow.connector.wire.rejections import Reason, Rejected
-from sparsiflow.engine.results import BatchReport, Delta, GraphStats
+from sparsiflow.engine.results import BatchReport, Delta, GraphStats, KappaReading
 
 
 def _delta() -> Delta:
@@ -56,6 +56,30 @@ def test_metrics_event_matches_schema() -> None:
         assert doc["engine_seconds"] == 0.03 and doc["density"] == 1.2
         assert doc["off_tree_density"] == (12 - 9) / 10
         assert (doc["kappa"] is None) == (kappa is None)
+
+
+def test_metrics_event_carries_what_the_check_found_before_its_recoveries() -> None:
+    """A check that found H above its target and recovered edges publishes both values: the
+    estimate before (``kappa_before``, what kappa was while it ran) and after (``kappa``)."""
+    reading = KappaReading(batch=7, value=98.6, before=151.1, recovered=9, seconds=0.4)
+    report = BatchReport(
+        batch=9,
+        delta=_delta(),
+        stats=GraphStats(nodes=10, edges_graph=20, edges_sparsifier=12, components=1),
+        kappa=reading,
+    )
+    raw = encode_metrics("g1", report, 0.04, Kappa.of(reading), 1767225600.5)
+    doc = orjson.loads(raw)
+    assert validator("quality-metrics").is_valid(doc), doc
+    assert (doc["kappa"], doc["kappa_before"], doc["kappa_batch"]) == (98.6, 151.1, 7)
+    event = decode_metrics(raw)
+    assert (event.kappa, event.kappa_before) == (98.6, 151.1)
+    failed = KappaReading(batch=7, value=None, before=None, recovered=0, seconds=0.1,
+                          reason="numerical_breakdown: x")  # fmt: skip
+    doc = orjson.loads(encode_metrics("g1", report, 0.04, Kappa.of(failed), 1767225600.5))
+    assert doc["kappa"] is None and doc["kappa_before"] is None
+    older = {k: v for k, v in orjson.loads(raw).items() if k != "kappa_before"}
+    assert decode_metrics(orjson.dumps(older)).kappa_before is None  # events written before
 
 
 def test_dlq_record_keeps_the_original_and_names_the_reason() -> None:

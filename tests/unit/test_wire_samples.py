@@ -24,6 +24,7 @@ METRICS_DEFAULTS = {
     "kappa_unavailable": None,
     "kappa_batch": None,
     "kappa_seconds": None,
+    "kappa_before": None,
 }
 
 
