@@ -124,6 +124,7 @@ class EngineSettings(BaseSettings):
     walkers: int = Field(_ENGINE_DEFAULTS.walkers, ge=1)
     max_steps: int = Field(_ENGINE_DEFAULTS.max_steps, ge=1)
     repair_discount: float = Field(_ENGINE_DEFAULTS.repair_discount, gt=0, le=1)
+    repair_lowered: float = Field(_ENGINE_DEFAULTS.repair_lowered, ge=0, le=1)
     parallel_paths: int = Field(_ENGINE_DEFAULTS.parallel_paths, ge=1)
     seed: int = _ENGINE_DEFAULTS.seed
     backend: Backend = _ENGINE_DEFAULTS.backend

@@ -44,6 +44,10 @@ class EngineConfig:
     walkers, max_steps: walkers per update (W) and steps per walker (T) of the walk rules.
     repair_discount: in default-mode deletion repair, edges already in H cost this fraction
         of their resistance, so repairs reuse H and add few edges.
+    repair_lowered: an H edge whose new weight is at most this fraction of its weight before
+        the batch is repaired as a deleted one would be (the edges H lacks on the least-cost
+        path around it in G enter H) and keeps its new weight; a lowered H edge weakens every
+        direction across it, as a deletion does (0: never).
     parallel_paths: default mode: up to this many edge-disjoint paths are combined in
         parallel (1/R = sum 1/R_i) to bound R_H (and, the edge counting as one, R_G).
     seed: RNG seed; with the graph id, batch number and update index it keys every walk.
@@ -69,6 +73,7 @@ class EngineConfig:
     walkers: int = 512
     max_steps: int = 100
     repair_discount: float = 0.25
+    repair_lowered: float = 0.5
     parallel_paths: int = 3
     seed: int = 0
     backend: Backend = "auto"
@@ -87,6 +92,8 @@ class EngineConfig:
             raise ValueError("walkers and max_steps must be >= 1")
         if not 0 < self.repair_discount <= 1:
             raise ValueError("repair_discount must be in (0, 1]")
+        if not 0 <= self.repair_lowered <= 1:
+            raise ValueError(f"repair_lowered must be in [0, 1], got {self.repair_lowered}")
         if self.parallel_paths < 1:
             raise ValueError("parallel_paths must be >= 1")
         if self.backend not in BACKENDS:

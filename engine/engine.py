@@ -139,12 +139,14 @@ class Engine:
         remove_edges(self._store.arrays, net.lo[outside], net.hi[outside])
         rew = net.kind == REWEIGHTED
         reweight(self._store.arrays, net.lo[rew], net.hi[rew], net.w_new[rew])
+        rh = rew & net.in_h
+        lowered = rh & (net.w_new <= cfg.repair_lowered * net.w_old)
         repaired = self._repair(
-            *self._oriented(net.lo[inside], net.hi[inside]),
-            keys[inside] ^ np.uint64(_REPAIR_STREAM),
+            *self._oriented(net.lo[inside | lowered], net.hi[inside | lowered]),
+            lowered[inside | lowered],
+            keys[inside | lowered] ^ np.uint64(_REPAIR_STREAM),
             stats,
         )
-        rh = rew & net.in_h
         self._changed += [net.lo[inside], net.hi[inside], net.lo[rh], net.hi[rh], *repaired[:2]]
         seconds["delete"] = time.perf_counter() - clock
 
@@ -269,10 +271,12 @@ class Engine:
         self,
         lo: NDArray[np.int64],
         hi: NDArray[np.int64],
+        keep: NDArray[np.bool_],
         keys: NDArray[np.uint64],
         stats: NDArray[np.int64],
     ) -> Edges:
-        """Delete and repair the H edges (p, q); returns the edges the repairs added."""
+        """Repair the H edges (p, q), deleted or, where ``keep``, lowered; returns the edges
+        the repairs added."""
         cfg = self.config
         self._comp = self._comp.reserve(len(self._ids), lo.shape[0])
         done = np.zeros(lo.shape[0], np.bool_)
@@ -280,7 +284,7 @@ class Engine:
         self._buffer = EdgeBuffer.new(4 * lo.shape[0] + 64)
         self._resume(
             lambda i: delete_and_repair(
-                self._store.arrays, self._ws, self._comp, lo, hi, done, keys, i, walks,
+                self._store.arrays, self._ws, self._comp, lo, hi, keep, done, keys, i, walks,
                 cfg.walkers, cfg.max_steps, cfg.repair_discount, self._buffer, stats,
             ),
             lo.shape[0],

@@ -111,24 +111,33 @@ class ReferenceEngine:
         net = self._net_change(batch)
         keys = [_update_key(cfg.seed, self.graph_id, self.batch_number, i) for i in range(len(net))]
         delta = RefDelta()
-        inside: list[tuple[Edge, int]] = []
+        inside: list[tuple[Edge, int, bool]] = []
         for i, (edge, before, after) in enumerate(net):
             if before is not None and after is None:
                 if edge in self.h:
-                    inside.append((edge, keys[i] ^ _REPAIR_STREAM))
+                    inside.append((edge, keys[i] ^ _REPAIR_STREAM, False))
                 else:
                     self._g_remove(edge)
+            elif before is not None and after is not None and edge in self.h:
+                lowered = after <= cfg.repair_lowered * before
+                if lowered:
+                    inside.append((edge, keys[i] ^ _REPAIR_STREAM, True))
         for edge, before, after in net:
             if before is not None and after is not None:
                 self.weights[edge] = after
                 if edge in self.h:
                     delta.reweighted.append((*edge, after))
-        for edge, key in inside:
-            self.h.discard(edge)
-            self.h_adj.remove(*edge)
+        for edge, key, lowered in inside:
+            weight = self.weights[edge]
+            if not lowered:
+                self.h.discard(edge)
+                self.h_adj.remove(*edge)
+                delta.removed.append(edge)
             self._g_remove(edge)
-            delta.removed.append(edge)
             self._repair(edge, key, delta)
+            if lowered:
+                self.weights[edge] = weight
+                self.g_adj.add(*edge)
         candidates: list[tuple[Edge, float, int]] = []
         for i, (edge, before, after) in enumerate(net):
             if before is None and after is not None:

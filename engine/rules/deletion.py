@@ -2,7 +2,9 @@
 
 Edges outside H leave G first: that cannot disconnect anything, since H still connects their
 ends. Then each deleted H edge (p, q) is removed from H and G and repaired in the current G,
-one at a time (so H and G have equal components after every step):
+one at a time (so H and G have equal components after every step). An H edge whose weight
+was lowered a lot is a partial deletion: it stays in H at its new weight and gets the same
+repair, searched while it is out of G (an edge G needs to connect its ends gets none):
 
 * ``default``: least-cost p-q path in G where an edge already in H costs ``discount / w`` and
   any other ``1 / w`` (bidirectional Dijkstra, a simple path); its edges missing from H are
@@ -28,9 +30,11 @@ from sparsiflow.engine.store.layout import (
     H_TAIL,
     NEED,
     Arrays,
+    g_add,
     g_find,
     g_in_h,
     g_remove,
+    g_set,
     g_weight,
     h_add,
     h_remove,
@@ -91,12 +95,72 @@ def _room_for_path(s: Arrays, path: NDArray[np.int32]) -> bool:
 
 
 @nb.njit(cache=True, nogil=True)
+def _reconnect(
+    s: Arrays,
+    ws: Workspace,
+    comp: Components,
+    a: int,
+    b: int,
+    key: np.uint64,
+    split: bool,
+    walks: bool,
+    walkers: int,
+    max_steps: int,
+    discount: float,
+    added: EdgeBuffer,
+    stats: NDArray[np.int64],
+) -> bool:
+    """Find an a-b path in G (a-b itself is not in G now) and add its edges H lacks; with
+    ``split``, an a-b pair G no longer connects gets a fresh component label on one side.
+    False when it needs room in the store, the search heap or ``added`` (nothing changed)."""
+    path = np.empty(0, np.int32)
+    if walks:
+        walker, length, steps = path_walks(
+            s.g_start, s.g_deg, s.g_nbr, s.g_wt, a, b, walkers, max_steps, key
+        )
+        stats[STAT_STEPS] += steps
+        if walker >= 0:
+            path = replay_walk(s.g_start, s.g_deg, s.g_nbr, a, length, walker, key)
+        else:
+            stats[STAT_FALLBACKS] += 1
+    if path.shape[0] == 0:
+        _, meet, exhausted, settled = bidirectional(
+            s.g_start, s.g_deg, s.g_nbr, s.g_wt, ws, a, b, np.inf, 0.0, COST_G_REPAIR, discount
+        )
+        stats[STAT_SETTLED] += settled
+        if ws.meta[1]:
+            return False
+        if meet < 0:
+            if split:
+                relabel_side(comp, s.g_start, s.g_deg, s.g_nbr, a if exhausted == 0 else b)
+                stats[STAT_SPLITS] += 1
+            return True
+        path = trace_path(ws, meet)
+    if not _room_for_path(s, path):
+        return False
+    if added.used[0] + path.shape[0] > added.lo.shape[0]:
+        added.used[1] = 1  # the caller enlarges the buffer and resumes here
+        return False
+    for k in range(path.shape[0] - 1):
+        x, y = path[k], path[k + 1]
+        slot = g_find(s, x, y)
+        if not g_in_h(s, slot):
+            w = g_weight(s, slot)
+            h_add(s, x, y, w)
+            c = added.used[0]
+            added.lo[c], added.hi[c], added.w[c] = min(x, y), max(x, y), w
+            added.used[0] = c + 1
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
 def delete_and_repair(
     s: Arrays,
     ws: Workspace,
     comp: Components,
     lo: NDArray[np.int64],
     hi: NDArray[np.int64],
+    keep: NDArray[np.bool_],
     done: NDArray[np.bool_],
     keys: NDArray[np.uint64],
     begin: int,
@@ -107,49 +171,31 @@ def delete_and_repair(
     added: EdgeBuffer,
     stats: NDArray[np.int64],
 ) -> int:
-    """Delete H edges lo[i]-hi[i] one by one, repairing after each; ``added`` collects the
-    edges put into H. Returns where it stopped (``lo.shape[0]`` when done) for room in the
-    store, the search heap or ``added``."""
+    """Repair H edges lo[i]-hi[i] one by one: each is deleted from H and G, or, where
+    ``keep[i]``, left in H at its (lowered) weight and taken out of G only while the path
+    around it is found. ``added`` collects the edges put into H. Returns where it stopped
+    (``lo.shape[0]`` when done) for room in the store, the search heap or ``added``."""
     for i in range(begin, lo.shape[0]):
         a, b = lo[i], hi[i]
-        if not done[i]:
-            h_remove(s, a, b)
-            g_remove(s, g_find(s, a, b))
-            done[i] = True
-        path = np.empty(0, np.int32)
-        if walks:
-            walker, length, steps = path_walks(
-                s.g_start, s.g_deg, s.g_nbr, s.g_wt, a, b, walkers, max_steps, keys[i]
-            )
-            stats[STAT_STEPS] += steps
-            if walker >= 0:
-                path = replay_walk(s.g_start, s.g_deg, s.g_nbr, a, length, walker, keys[i])
-            else:
-                stats[STAT_FALLBACKS] += 1
-        if path.shape[0] == 0:
-            _, meet, exhausted, settled = bidirectional(
-                s.g_start, s.g_deg, s.g_nbr, s.g_wt, ws, a, b, np.inf, 0.0, COST_G_REPAIR, discount
-            )
-            stats[STAT_SETTLED] += settled
-            if ws.meta[1]:
-                return i
-            if meet < 0:
-                relabel_side(comp, s.g_start, s.g_deg, s.g_nbr, a if exhausted == 0 else b)
-                stats[STAT_SPLITS] += 1
-                continue
-            path = trace_path(ws, meet)
-        if not _room_for_path(s, path):
+        if keep[i]:
+            slot = g_find(s, a, b)
+            w = g_weight(s, slot)
+            g_remove(s, slot)
+            found = _reconnect(
+                s, ws, comp, a, b, keys[i], False, walks, walkers, max_steps, discount, added,
+                stats,
+            )  # fmt: skip
+            g_add(s, a, b, w)  # its two G blocks each just lost this entry: room is there
+            g_set(s, g_find(s, a, b), w, True)
+        else:
+            if not done[i]:
+                h_remove(s, a, b)
+                g_remove(s, g_find(s, a, b))
+                done[i] = True
+            found = _reconnect(
+                s, ws, comp, a, b, keys[i], True, walks, walkers, max_steps, discount, added,
+                stats,
+            )  # fmt: skip
+        if not found:
             return i
-        if added.used[0] + path.shape[0] > added.lo.shape[0]:
-            added.used[1] = 1  # the caller enlarges the buffer and resumes here
-            return i
-        for k in range(path.shape[0] - 1):
-            x, y = path[k], path[k + 1]
-            slot = g_find(s, x, y)
-            if not g_in_h(s, slot):
-                w = g_weight(s, slot)
-                h_add(s, x, y, w)
-                c = added.used[0]
-                added.lo[c], added.hi[c], added.w[c] = min(x, y), max(x, y), w
-                added.used[0] = c + 1
     return len(lo)

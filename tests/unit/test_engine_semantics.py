@@ -113,6 +113,42 @@ def test_deleting_an_h_edge_inside_a_cycle_repairs_through_g() -> None:
     assert engine.stats().components == 1
 
 
+def test_an_h_edge_lowered_to_half_or_less_is_repaired_and_keeps_its_new_weight() -> None:
+    engine = _triangle_plus_tail()
+    report = engine.apply(UpdateBatch.build([REW], [1], [2], [0.1]))
+    assert delta_lists(report.delta)["reweighted"] == [[1, 2, 0.1]]
+    assert delta_lists(report.delta)["added"] == [[1, 3, 1.0]] and report.repaired == 1
+    u, v, w = engine.sparsifier_edges()
+    h = dict(zip(zip(u.tolist(), v.tolist(), strict=True), w.tolist(), strict=True))
+    assert h == {(1, 2): 0.1, (1, 3): 1.0, (2, 3): 1.0, (3, 4): 2.0}
+    assert engine.stats().edges_graph == 4
+    # G and H stay consistent: deleting the edge now needs no repair, H still holds 1-3
+    report = engine.apply(UpdateBatch.build([DEL], [2], [1]))
+    assert delta_lists(report.delta)["removed"] == [[1, 2]] and report.repaired == 0
+    assert engine.stats().components == 1
+
+
+@pytest.mark.parametrize(
+    ("u", "v", "w", "config"),
+    [
+        (1, 2, 0.6, EngineConfig(threshold=1.5)),  # lowered, but by less than half
+        (1, 2, 0.01, EngineConfig(threshold=1.5, repair_lowered=0)),  # repairs turned off
+        (3, 4, 0.1, EngineConfig(threshold=1.5)),  # a bridge of G: no path around it
+    ],
+)
+def test_a_lowered_h_edge_gets_no_repair_where_none_is_due(
+    u: int, v: int, w: float, config: EngineConfig
+) -> None:
+    edges = _triangle_plus_tail()
+    engine = Engine.from_graph(
+        *edges.graph_edges(), config=config, sparsifier=edges.sparsifier_edges()[:2]
+    )
+    report = engine.apply(UpdateBatch.build([REW], [u], [v], [w]))
+    assert delta_lists(report.delta)["reweighted"] == [[u, v, w]]
+    assert delta_lists(report.delta)["added"] == [] and report.repaired == 0
+    assert engine.stats().components == 1 and engine.stats().edges_graph == 4
+
+
 def test_huge_and_sparse_node_ids_work() -> None:
     engine = Engine(EngineConfig(threshold=2.0))
     ids = np.array([0, MAX_NODE_ID, 2**40 + 3, 12345678901234], np.int64)

@@ -87,6 +87,8 @@ _FLAGS: tuple[tuple[str, str, str, Any], ...] = (
     ("--walkers", "EngineSettings.walkers", "walkers per update (dygrass mode)", int),
     ("--max-steps", "EngineSettings.max_steps", "steps per walker", int),
     ("--repair-discount", "EngineSettings.repair_discount", "cost of H edges in repairs", float),
+    ("--repair-lowered", "EngineSettings.repair_lowered",
+     "repair an H edge lowered to this share of its weight, 0 never", float),
     ("--parallel-paths", "EngineSettings.parallel_paths", "paths combined per test", int),
     ("--seed", "EngineSettings.seed", "RNG seed", int),
     ("--backend", "EngineSettings.backend", "walk backend", click.Choice(BACKENDS)),
