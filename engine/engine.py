@@ -404,17 +404,29 @@ class Engine:
         if outcome.pruned[0].size:
             going = self._prunable(keys, in_h, outcome.pruned[0] * n + outcome.pruned[1])
             going &= ~_bridging(self._store.nodes, lo, hi, in_h | wanted, going)
-        cut = lo[going], hi[going]
-        prune_from_h(self._store.arrays, *cut)
+        tried = lo[going], hi[going], w[going]
+        prune_from_h(self._store.arrays, *tried[:2])
         rows = np.flatnonzero(wanted & ~in_h)
         lo, hi, w = lo[rows], hi[rows], w[rows]
         self._resume(
             lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, w, i), rows.shape[0]
         )
+        cut = self._still_redundant(*tried) if going.any() else tried[:2]
         if cut[0].shape[0]:
             self._comp = components_of(self._store)
-        self._changed += [lo, hi, *cut]
+        self._changed += [lo, hi, *tried[:2]]
         return (lo, hi, w), cut, outcome.reading
+
+    def _still_redundant(
+        self, lo: NDArray[np.int64], hi: NDArray[np.int64], w: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Of edges just pruned from H, those the local rule still finds redundant in G and H as
+        they are now (the check judged them in the G it read; G changed since): the others go
+        back into H, judged as insertions are."""
+        keys = update_keys(self.config.seed, self._graph_key, self.batch_number, 1 << 43, len(lo))
+        stats = np.zeros(4, np.int64)
+        back = self._judge(*self._oriented(lo, hi), w, keys, stats)
+        return lo[~back], hi[~back]
 
     def _prunable(
         self, keys: NDArray[np.int64], in_h: NDArray[np.bool_], pruned: NDArray[np.int64]

@@ -310,6 +310,30 @@ def test_engine_checks_prune_into_numbered_deltas() -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(("weight", "leaves"), [(100.0, False), (0.1, True)])
+def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
+    monkeypatch: pytest.MonkeyPatch, weight: float, leaves: bool
+) -> None:
+    """A check judged its prunes in the G it read; where it enters, each pruned edge must still
+    be redundant for the local rule in G and H as they are then. Here the check (stood in for)
+    prunes the chord 1-3 of the triangle 1-2-3 (unit sides): H then joins 1 and 3 by the path
+    1-2-3 (R_H = 2), while G's R(1, 3) is 1 / (w + 1/2): with w = 100 the pair proves a kappa
+    of 201 > K = 1.5 and the chord stays; with w = 0.1 it proves 1.2 and the chord goes."""
+
+    def prune_the_chord(graph: EdgeList, in_h: np.ndarray, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        chord = np.flatnonzero(graph.w == weight)
+        return ControlOutcome(1.0, 1.0, 0, chord[:0], 0.0, None, chord), in_h
+
+    monkeypatch.setattr(keeper_module, "control_rounds", prune_the_chord)
+    u, v, w = np.array([1, 2, 1]), np.array([2, 3, 3]), np.array([1.0, 1.0, weight])
+    config = EngineConfig(threshold=1.5, target_kappa=10.0, kappa_change=0.5)
+    engine = Engine.from_graph(u, v, w, config=config, sparsifier=(u, v))
+    engine.apply(UpdateBatch.inserts(np.array([3]), np.array([4]), np.array([1.0])))
+    delta = engine.apply(UpdateBatch.empty()).delta  # the check enters
+    assert delta_lists(delta)["pruned"] == ([[1, 3]] if leaves else [])
+    assert ((1, 3) in set(zip(*engine.sparsifier_edges()[:2], strict=True))) is not leaves
+
+
 @pytest.mark.parametrize("kept", [False, True])
 def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
     monkeypatch: pytest.MonkeyPatch, kept: bool
