@@ -110,8 +110,8 @@ class WorkerMetrics:
     minutes pages) and on ``set_consumer_lag`` (lag and no-progress alerts).
 
     Graphs beyond ``max_graph_labels`` are aggregated under :data:`OTHER_GRAPH`: counters add
-    up; size gauges are sums and densities are computed from the sums; kappa is the worst
-    (largest) estimate and its timestamp the oldest.
+    up; size gauges are sums and densities are computed from the sums; kappa (and kappa before
+    recovering) is the worst (largest) estimate and its timestamp the oldest.
     """
 
     def __init__(
@@ -125,7 +125,7 @@ class WorkerMetrics:
         self._lock = threading.Lock()
         self._label = _GraphLabels(max_graph_labels)
         self._other_stats: dict[str, GraphStats] = {}
-        self._other_kappa: dict[str, tuple[float, float]] = {}
+        self._other_kappa: dict[str, tuple[float, float, float]] = {}
         self._lag_keys: set[tuple[str, str]] = set()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=registry)
@@ -191,6 +191,11 @@ class WorkerMetrics:
         self._kappa = gauge("kappa", "Last estimate of the condition number kappa(L_G, L_H).", g)
         self._kappa_time = gauge(
             "kappa_timestamp_seconds", "Unix time of the last kappa estimate.", g
+        )
+        self._kappa_before = gauge(
+            "kappa_before",
+            "Kappa the last check found before recovering or pruning: H as batches left it.",
+            g,
         )
         self._kappa_bound = gauge(
             "kappa_bound", "Configured upper bound on kappa for alerting; 0 when none."
@@ -297,17 +302,23 @@ class WorkerMetrics:
         self._event_to_delta.observe(event_to_delta_seconds)
         self._publish_time.observe(publish_seconds)
 
-    def record_kappa(self, graph: str, kappa: float, at: float | None = None) -> None:
-        """Record a kappa estimate of ``graph`` made at Unix time ``at`` (default: now)."""
+    def record_kappa(
+        self, graph: str, kappa: float, at: float | None = None, before: float | None = None
+    ) -> None:
+        """Record a kappa estimate of ``graph`` made at Unix time ``at`` (default: now):
+        ``kappa`` after the check's recoveries and prunings, ``before`` what it found (default:
+        ``kappa``)."""
         when = self._clock() if at is None else at
+        found = kappa if before is None else before
         with self._lock:
             label = self._label(graph)
             if label == OTHER_GRAPH:
-                self._other_kappa[graph] = (kappa, when)
+                self._other_kappa[graph] = (kappa, when, found)
                 self._refresh_other()
             else:
                 self._kappa.labels(label).set(kappa)
                 self._kappa_time.labels(label).set(when)
+                self._kappa_before.labels(label).set(found)
 
     def record_measurement_failure(self, measurement: str, reason: str) -> None:
         """Count a failed optional ``measurement`` (e.g. ``kappa``) by the kind of ``reason``
@@ -367,7 +378,7 @@ class WorkerMetrics:
         """Drop the gauges of a graph this worker no longer owns (its counters stay)."""
         with self._lock:
             if self._label.has_own(graph):
-                for metric in (*self._stats.values(), self._kappa, self._kappa_time):
+                for metric in (*self._stats.values(), *self._kappa_gauges):
                     _remove(metric, graph)
             else:
                 self._other_stats.pop(graph, None)
@@ -394,11 +405,17 @@ class WorkerMetrics:
             for metric in self._stats.values():
                 _remove(metric, OTHER_GRAPH)
         if self._other_kappa:
-            self._kappa.labels(OTHER_GRAPH).set(max(k for k, _ in self._other_kappa.values()))
-            self._kappa_time.labels(OTHER_GRAPH).set(min(t for _, t in self._other_kappa.values()))
+            kappas, times, found = zip(*self._other_kappa.values(), strict=True)
+            self._kappa.labels(OTHER_GRAPH).set(max(kappas))
+            self._kappa_time.labels(OTHER_GRAPH).set(min(times))
+            self._kappa_before.labels(OTHER_GRAPH).set(max(found))
         else:
-            for metric in (self._kappa, self._kappa_time):
+            for metric in self._kappa_gauges:
                 _remove(metric, OTHER_GRAPH)
+
+    @property
+    def _kappa_gauges(self) -> tuple[Gauge, ...]:
+        return self._kappa, self._kappa_time, self._kappa_before
 
 
 def _remove(metric: Gauge, label: str) -> None:

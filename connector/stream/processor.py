@@ -788,7 +788,7 @@ class Processor:
             self._kappa_failures.record(state.graph, kappa)
         if self._metrics is not None:
             if kappa is not None and kappa.value is not None:
-                self._metrics.record_kappa(state.graph, kappa.value)
+                self._metrics.record_kappa(state.graph, kappa.value, before=kappa.before)
             self._metrics.record_batch(
                 state.graph,
                 report,

@@ -88,6 +88,7 @@ def test_a_default_worker_holds_the_kappa_target_on_a_mesh_from_empty(
         assert worker.stop() == 0, worker.diagnosis()
     assert scraped["sparsiflow_kappa_bound"] == DEFAULT_TARGET_KAPPA
     assert 1 <= scraped[f"sparsiflow_kappa{{{GRAPH}}}"] <= DEFAULT_TARGET_KAPPA
+    assert scraped[f"sparsiflow_kappa_before{{{GRAPH}}}"] >= 1
     events = _read(kafka_bootstrap, topics["metrics"])
     estimates = [e for e in events if e["kappa"] is not None]
     assert len(estimates) >= 2

@@ -117,15 +117,28 @@ def test_kappa_keeps_worst_estimate_and_oldest_time_under_other(
     assert value(registry, "sparsiflow_kappa", graph="a") == 5.0
     assert value(registry, "sparsiflow_kappa_timestamp_seconds", graph="a") == NOW
     metrics.record_kappa("c", 40.0, at=NOW - 5)
-    metrics.record_kappa("d", 20.0, at=NOW - 60)
+    metrics.record_kappa("d", 20.0, at=NOW - 60, before=90.0)
     assert value(registry, "sparsiflow_kappa", graph=OTHER_GRAPH) == 40.0
     assert value(registry, "sparsiflow_kappa_timestamp_seconds", graph=OTHER_GRAPH) == NOW - 60
+    assert value(registry, "sparsiflow_kappa_before", graph=OTHER_GRAPH) == 90.0
     metrics.forget_graph("c")
     assert value(registry, "sparsiflow_kappa", graph=OTHER_GRAPH) == 20.0
     metrics.forget_graph("d")
     assert value(registry, "sparsiflow_kappa", graph=OTHER_GRAPH) is None
+    assert value(registry, "sparsiflow_kappa_before", graph=OTHER_GRAPH) is None
     metrics.forget_graph("a")
     assert graph_labels(registry, "sparsiflow_kappa") == {"b"}
+    assert graph_labels(registry, "sparsiflow_kappa_before") == {"b"}
+
+
+def test_kappa_before_is_what_the_check_found_and_defaults_to_its_kappa(
+    metrics: WorkerMetrics, registry: CollectorRegistry
+) -> None:
+    metrics.record_kappa("g1", 95.0, before=150.0)
+    metrics.record_kappa("g2", 40.0)
+    assert value(registry, "sparsiflow_kappa", graph="g1") == 95.0
+    assert value(registry, "sparsiflow_kappa_before", graph="g1") == 150.0
+    assert value(registry, "sparsiflow_kappa_before", graph="g2") == 40.0
 
 
 def test_forget_graph_drops_gauges_but_keeps_counters(
