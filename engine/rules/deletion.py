@@ -177,25 +177,22 @@ def delete_and_repair(
     (``lo.shape[0]`` when done) for room in the store, the search heap or ``added``."""
     for i in range(begin, lo.shape[0]):
         a, b = lo[i], hi[i]
+        w = 0.0
         if keep[i]:
             slot = g_find(s, a, b)
             w = g_weight(s, slot)
             g_remove(s, slot)
-            found = _reconnect(
-                s, ws, comp, a, b, keys[i], False, walks, walkers, max_steps, discount, added,
-                stats,
-            )  # fmt: skip
+        elif not done[i]:
+            h_remove(s, a, b)
+            g_remove(s, g_find(s, a, b))
+            done[i] = True
+        found = _reconnect(
+            s, ws, comp, a, b, keys[i], not keep[i], walks, walkers, max_steps, discount, added,
+            stats,
+        )  # fmt: skip
+        if keep[i]:
             g_add(s, a, b, w)  # its two G blocks each just lost this entry: room is there
             g_set(s, g_find(s, a, b), w, True)
-        else:
-            if not done[i]:
-                h_remove(s, a, b)
-                g_remove(s, g_find(s, a, b))
-                done[i] = True
-            found = _reconnect(
-                s, ws, comp, a, b, keys[i], True, walks, walkers, max_steps, discount, added,
-                stats,
-            )  # fmt: skip
         if not found:
             return i
     return len(lo)
