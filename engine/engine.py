@@ -390,8 +390,9 @@ class Engine:
         if any: with ``take_edges`` (not after a bulk build, which judged the whole G anew) its
         recovered edges that G still has and H lacks go into H (G's weights), and its pruned
         edges that H still has and this batch did not touch leave H, except those whose loss
-        would split one of H's components (H changed since the check read it). Returns the
-        recovered edges, the pruned pairs and its reading."""
+        would split one of H's components and those the local rule now finds critical (G and
+        H changed since the check read them). Returns the recovered edges, the pruned pairs
+        and its reading."""
         outcome = self._keeper.due(empty)
         none = no_edges()
         if outcome is None or not take_edges:
@@ -411,10 +412,10 @@ class Engine:
         self._resume(
             lambda i: add_to_h(self._store.arrays, self._comp, lo, hi, w, i), rows.shape[0]
         )
+        self._changed += [lo, hi, *tried[:2]]
         cut = self._still_redundant(*tried) if going.any() else tried[:2]
         if cut[0].shape[0]:
             self._comp = components_of(self._store)
-        self._changed += [lo, hi, *tried[:2]]
         return (lo, hi, w), cut, outcome.reading
 
     def _still_redundant(
@@ -426,6 +427,7 @@ class Engine:
         keys = update_keys(self.config.seed, self._graph_key, self.batch_number, 1 << 43, len(lo))
         stats = np.zeros(4, np.int64)
         back = self._judge(*self._oriented(lo, hi), w, keys, stats)
+        self._changed += [lo[back], hi[back]]
         return lo[~back], hi[~back]
 
     def _prunable(

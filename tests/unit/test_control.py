@@ -311,14 +311,18 @@ def test_engine_checks_prune_into_numbered_deltas() -> None:
 
 
 @pytest.mark.parametrize(("weight", "leaves"), [(100.0, False), (0.1, True)])
+@pytest.mark.parametrize(
+    ("mode", "backend"), [("default", "numba"), ("dygrass", "numba"), ("dygrass", "numpy")]
+)
 def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
-    monkeypatch: pytest.MonkeyPatch, weight: float, leaves: bool
+    monkeypatch: pytest.MonkeyPatch, weight: float, leaves: bool, mode: str, backend: str
 ) -> None:
     """A check judged its prunes in the G it read; where it enters, each pruned edge must still
     be redundant for the local rule in G and H as they are then. Here the check (stood in for)
     prunes the chord 1-3 of the triangle 1-2-3 (unit sides): H then joins 1 and 3 by the path
     1-2-3 (R_H = 2), while G's R(1, 3) is 1 / (w + 1/2): with w = 100 the pair proves a kappa
-    of 201 > K = 1.5 and the chord stays; with w = 0.1 it proves 1.2 and the chord goes."""
+    of 201 > K = 1.5 and the chord stays; with w = 0.1 it proves 1.2 and the chord goes (the
+    walk rule, w * R_H against K: 200 and 0.2)."""
 
     def prune_the_chord(graph: EdgeList, in_h: np.ndarray, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         chord = np.flatnonzero(graph.w == weight)
@@ -326,7 +330,13 @@ def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
 
     monkeypatch.setattr(keeper_module, "control_rounds", prune_the_chord)
     u, v, w = np.array([1, 2, 1]), np.array([2, 3, 3]), np.array([1.0, 1.0, weight])
-    config = EngineConfig(threshold=1.5, target_kappa=10.0, kappa_change=0.5)
+    config = EngineConfig(
+        mode=mode,  # type: ignore[arg-type]
+        backend=backend,  # type: ignore[arg-type]
+        threshold=1.5,
+        target_kappa=10.0,
+        kappa_change=0.5,
+    )
     engine = Engine.from_graph(u, v, w, config=config, sparsifier=(u, v))
     engine.apply(UpdateBatch.inserts(np.array([3]), np.array([4]), np.array([1.0])))
     delta = engine.apply(UpdateBatch.empty()).delta  # the check enters
