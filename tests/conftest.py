@@ -1,4 +1,5 @@
-"""Shared fixtures: the real Kafka broker for integration tests, and unique names per test."""
+"""Shared fixtures: the real Kafka broker for integration tests, unique names per test, and
+kappa checks run in the test's own process."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from sparsiflow.connector.kafka.devbroker import BrokerError, LocalKafka, wait_for_broker
+from sparsiflow.engine.quality import keeper as keeper_module
 
 
 def _docker_engine_answers() -> bool:
@@ -54,6 +57,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def checks_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kappa checks run here, at once, not in the checks' process: for tests that stand in for
+    parts of a check (monkeypatching reaches only this process)."""
+
+    def submit(job: keeper_module._Job) -> Future[keeper_module._Outcome]:
+        future: Future[keeper_module._Outcome] = Future()
+        future.set_result(keeper_module._run(job))
+        return future
+
+    monkeypatch.setattr(keeper_module, "_submit", submit)
 
 
 @pytest.fixture

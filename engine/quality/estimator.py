@@ -136,6 +136,11 @@ class KappaEstimator:
         """Drop what is kept of G (its Laplacian) until the next call."""
         self._side = None
 
+    def __getstate__(self) -> dict[str, object]:
+        """What a copy in another process needs: the settings, the random state and the last
+        eigenvector; not the factorization (SuperLU's cannot be copied) nor G's side."""
+        return self.__dict__ | {"_cache": None, "_side": None}
+
     def update(self, graph: EdgeList, sparsifier: EdgeList) -> KappaEstimate:
         """Estimate for G = ``graph`` and H = ``sparsifier`` (H a subgraph of G).
 

@@ -4,6 +4,8 @@ read (exact kappa), keep the invariants, and are deterministic."""
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -123,6 +125,53 @@ def test_control_is_deterministic_and_seeded() -> None:
         return [delta_lists(engine.apply(b).delta) for b in batches[:2]]
 
     assert run(1) == run(1)
+
+
+def test_checks_in_their_process_give_what_they_would_give_here(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Checks run in a process of their own (off the GIL of intake and batches); what they
+    carry there and back (G, H, the estimator's state) must give the deltas a check run here
+    gives, over checks that warm-start from one another."""
+    base, batches = _stream(2048, seed=8)
+
+    def run() -> list[object]:
+        config = EngineConfig(threshold=50.0, target_kappa=18.0, kappa_change=0.01, seed=2)
+        engine = Engine.from_graph(base.u, base.v, base.w, config=config, nodes=np.arange(base.n))
+        reports = [engine.apply(b) for b in [*batches, UpdateBatch.empty()]]
+        assert sum(r.kappa is not None for r in reports) >= 3
+        return [
+            (delta_lists(r.delta), r.kappa and (r.kappa.value, r.kappa.before, r.kappa.recovered))
+            for r in reports
+        ]
+
+    there = run()
+    assert keeper_module._pool is not None
+    assert os.getpid() not in {p.pid for p in keeper_module._pool._processes.values()}
+    request.getfixturevalue("checks_in_this_process")
+    assert run() == there
+
+
+def test_a_check_whose_process_dies_is_a_failed_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks' process killed (out of memory, say) while it runs one: that check is
+    reported as not estimated, with the reason, and the next one starts a new process."""
+    monkeypatch.setattr(keeper_module, "_pool", None)  # a new process: it is still importing
+    g = delaunay(1024, seed=1)
+    keeper = QualityKeeper(100.0, 0.1, 8, seed=0)
+    keeper.start(7, g, static_sparsifier(g.n, g.u, g.v, g.w, 0.1))
+    assert keeper_module._pool is not None
+    (process,) = keeper_module._pool._processes.values()
+    os.kill(process.pid, signal.SIGKILL)
+    died = keeper.due(empty=True)
+    assert died is not None and died.reading.batch == 7 and died.reading.value is None
+    assert died.reading.reason is not None
+    assert died.reading.reason.startswith("check_process_died: BrokenProcessPool")
+    keeper.start(8, g, static_sparsifier(g.n, g.u, g.v, g.w, 0.1))
+    again = keeper.due(empty=True)
+    assert again is not None and again.reading.reason is None
+    h = g.subset(static_sparsifier(g.n, g.u, g.v, g.w, 0.1))
+    assert again.reading.value == pytest.approx(measure(g, h).kappa, rel=0.02)
+    keeper_module._pool.shutdown()
 
 
 def test_recovery_beats_a_static_rebuild_at_the_same_density() -> None:
@@ -314,6 +363,7 @@ def test_engine_checks_prune_into_numbered_deltas() -> None:
 @pytest.mark.parametrize(
     ("mode", "backend"), [("default", "numba"), ("dygrass", "numba"), ("dygrass", "numpy")]
 )
+@pytest.mark.usefixtures("checks_in_this_process")
 def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
     monkeypatch: pytest.MonkeyPatch, weight: float, leaves: bool, mode: str, backend: str
 ) -> None:
@@ -345,6 +395,7 @@ def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
 
 
 @pytest.mark.parametrize("kept", [False, True])
+@pytest.mark.usefixtures("checks_in_this_process")
 def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
     monkeypatch: pytest.MonkeyPatch, kept: bool
 ) -> None:
@@ -376,6 +427,7 @@ def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
     assert tried == [False] * 3  # no target: only measures, never prunes
 
 
+@pytest.mark.usefixtures("checks_in_this_process")
 def test_a_keeper_tries_a_rebase_once_h_has_grown(monkeypatch: pytest.MonkeyPatch) -> None:
     """The schedule only: a rebase at the first check; after a refused one, only once H has
     over REBASE_AGAIN times the off-tree density it had then; after a kept one, at the next

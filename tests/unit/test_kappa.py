@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -82,6 +83,21 @@ def test_factorization_is_cached_until_h_changes() -> None:
     r = est.update(g, changed)
     assert r.refactorized
     assert r.lambda_max == pytest.approx(first.lambda_max / 2.0, rel=1e-3)
+
+
+def test_a_copy_in_another_process_goes_on_as_the_original() -> None:
+    """Checks run in their own process: a pickled estimator carries its random state and
+    warm start, not its factorization, and its next estimate is the original's."""
+    g, h = _pair(600, 0.05, 7)
+    est = KappaEstimator(tol=1e-3, seed=3)
+    est.update(g, h)
+    copy = pickle.loads(pickle.dumps(est))
+    thinner = g.subset(spanning_forest(g, 7))
+    a, b = est.update(g, thinner), copy.update(g, thinner)
+    assert (a.lambda_max, a.residual, a.steps) == (b.lambda_max, b.residual, b.steps)
+    np.testing.assert_array_equal(a.vector, b.vector)
+    assert not copy.update(g, thinner).refactorized  # it caches again from here
+    assert pickle.loads(pickle.dumps(copy)).update(g, thinner).refactorized
 
 
 def test_warm_start_finds_a_new_top_direction() -> None:

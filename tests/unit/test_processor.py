@@ -269,6 +269,7 @@ def test_kappa_is_published_with_the_batch_its_check_enters(
         (MemoryError(), "error: MemoryError"),
     ],
 )
+@pytest.mark.usefixtures("checks_in_this_process")
 def test_a_failed_kappa_estimate_never_stops_the_stream(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -289,6 +290,7 @@ def test_a_failed_kappa_estimate_never_stops_the_stream(
     assert "'g'" in warning.getMessage() and reason in warning.getMessage()
 
 
+@pytest.mark.usefixtures("checks_in_this_process")
 def test_an_estimate_the_estimator_declines_is_published_with_its_reason(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
