@@ -10,7 +10,9 @@ engine time was 1.36x and 1.0x of the same batches applied alone; offline, a che
 beside one busy pure-Python thread took 15x as long). Each check carries G, H and the
 estimator's state there and back (its factorization stays behind: ``KappaEstimator`` pickles
 without it), so where it runs changes no result. A check whose process dies (out of memory,
-say) is reported as not estimated; the next one starts a new process. Its result *enters* at the first batch after which as many updates again have been applied
+say) is reported as not estimated; the next one starts a new process.
+
+Its result *enters* at the first batch after which as many updates again have been applied
 as opened the check's window (``kappa_change`` times G's edges when it started; at least the
 next batch), or at the next batch without updates (a way to settle a graph that has gone quiet:
 such a batch also starts a check if G changed since the last one began, so a stream's tail is
