@@ -42,14 +42,15 @@ class Elimination:
     ) -> None:
         self.order, self.partner, self.coupling, self.pivot = order, partner, coupling, pivot
         self.core, self.core_matrix = core, core_matrix
+        self.factor = coupling / pivot[:, None]  # what the forward pass multiplies by
 
     def forward(self, rhs: NDArray[np.float64]) -> None:
-        """Apply the eliminations to right-hand sides (rows of ``rhs``), in place."""
-        _forward(self.order, self.partner, self.coupling, self.pivot, rhs)
+        """Apply the eliminations to a right-hand side (a contiguous vector), in place."""
+        _forward(self.order, self.partner, self.factor, rhs)
 
     def backward(self, rhs: NDArray[np.float64], x: NDArray[np.float64]) -> None:
         """Fill the eliminated rows of ``x`` (whose core rows are solved) from the
-        forward-updated ``rhs``, in place."""
+        forward-updated ``rhs`` (contiguous vectors), in place."""
         _backward(self.order, self.partner, self.coupling, self.pivot, rhs, x)
 
 
@@ -195,18 +196,15 @@ def _eliminate(
 def _forward(
     order: NDArray[np.int64],
     partner: NDArray[np.int64],
-    coupling: NDArray[np.float64],
-    pivot: NDArray[np.float64],
+    factor: NDArray[np.float64],
     rhs: NDArray[np.float64],
 ) -> None:
     for k in range(order.shape[0]):
-        x = order[k]
+        value = rhs[order[k]]
         for j in range(2):
             p = partner[k, j]
             if p >= 0:
-                f = coupling[k, j] / pivot[k]
-                for c in range(rhs.shape[1]):
-                    rhs[p, c] -= f * rhs[x, c]
+                rhs[p] -= factor[k, j] * value
 
 
 @nb.njit(cache=True, nogil=True)
@@ -219,11 +217,9 @@ def _backward(
     x: NDArray[np.float64],
 ) -> None:
     for k in range(order.shape[0] - 1, -1, -1):
-        r = order[k]
-        for c in range(rhs.shape[1]):
-            total = rhs[r, c]
-            for j in range(2):
-                p = partner[k, j]
-                if p >= 0:
-                    total -= coupling[k, j] * x[p, c]
-            x[r, c] = total / pivot[k]
+        total = rhs[order[k]]
+        for j in range(2):
+            p = partner[k, j]
+            if p >= 0:
+                total -= coupling[k, j] * x[p]
+        x[order[k]] = total / pivot[k]

@@ -145,13 +145,13 @@ class Factor:
 
     def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
         """``A^{-1} b`` (``b`` a vector, or a matrix of right-hand sides as columns)."""
-        rhs = np.array(b, dtype=np.float64).reshape(b.shape[0], -1)
+        if b.ndim == 2:
+            return np.column_stack([self.solve(column) for column in b.T])
+        rhs = np.array(b, dtype=np.float64)
         self._elimination.forward(rhs)
         x = np.zeros_like(rhs)
         core = self._elimination.core
         if self._lu is not None:
-            x[core] = np.asarray(self._lu.solve(rhs[core]), dtype=np.float64).reshape(
-                core.shape[0], -1
-            )
+            x[core] = self._lu.solve(rhs[core])
         self._elimination.backward(rhs, x)
-        return x.reshape(b.shape)
+        return x
