@@ -9,8 +9,9 @@ single-update records: 11.8 us per record with the defaults, 7.3 us with the sta
 frozen and :data:`GC_THRESHOLDS` (``gc.freeze`` moves them out of every later collection;
 cycles are still collected, only less often).
 
-*BLAS threads.* The worker's cores already run intake, the engine and its kappa checks; the
-checks' dense vector work in OpenBLAS would start one more thread per core, which then spin
+*BLAS threads.* The worker's cores already run intake, the engine and its kappa checks' process
+(which limits its own BLAS to one thread); the engine's dense vector work in OpenBLAS (bulk
+builds to the target estimate kappa here) would start one more thread per core, which then spin
 against them: two bulk builds of a 32,768-node graph took 4.5 s with OpenBLAS's threads and
 0.8 s with one (the same machine, with other work running beside, as in a worker).
 
