@@ -66,7 +66,7 @@ __all__ = ["QualityKeeper"]
 
 _pool: ProcessPoolExecutor | None = None
 """One process for every graph's checks (they queue rather than compete for cores), started
-at the first check (see :func:`_checks_pool`)."""
+at the first check and again after it died (see :func:`_submit`)."""
 
 Pairs = tuple[NDArray[np.int64], NDArray[np.int64]]
 
