@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-intake bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -95,6 +95,10 @@ bench-replay: dev
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --scale-out --out bench/results/connector_throughput.json
+
+# The event loop's CPU per single-update record, runs vs record by record (no broker).
+bench-intake: dev
+	$(BIN)/python -m bench.intake_cost --out bench/results/latest/intake_cost.json
 
 # The kappa contract's cost through the worker (2^17 nodes): default target, measure only, none.
 bench-quality: dev

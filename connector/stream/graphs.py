@@ -20,7 +20,7 @@ in a checkpoint on the state volume) or dropped (an empty graph whose batch numb
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -36,9 +36,10 @@ __all__ = ["GraphLimits", "GraphState", "GraphTable", "ParkedGraph", "Pending"]
 
 
 class Pending(NamedTuple):
-    """An accepted input record waiting in its graph's open batch."""
+    """Accepted input records waiting in their graph's open batch: one record, or a run of
+    consecutive single-update records taken in one go, with their updates."""
 
-    record: InputRecord
+    records: Sequence[InputRecord]
     decoded: Decoded
 
 

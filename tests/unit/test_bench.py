@@ -129,3 +129,18 @@ def test_headline_is_recomputed_from_the_graphs(latest: dict[str, Any]) -> None:
     table = markdown(latest)
     assert latest["machine"]["cpu_model"] in table
     assert all(g["name"] in table for g in latest["graphs"])
+
+
+def test_intake_cost_measures_both_paths(tmp_path: Path) -> None:
+    from bench import intake_cost
+    from sparsiflow.connector.stream import processor
+
+    out = tmp_path / "intake.json"
+    default = processor.MIN_RUN
+    assert intake_cost.main(["--nodes", "512", "--records", "1500", "--repeats", "1",
+                             "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert default == processor.MIN_RUN  # put back
+    assert result["records"] == 1500 and result["machine"]["cores"] >= 1
+    for path in ("runs", "record_by_record"):
+        assert result[path]["event_loop_us_per_record"] > 0 and result[path]["records_per_s"] > 0

@@ -22,13 +22,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hostile_corpus import good_records
+from hostile_corpus import good_records, hostile_cases
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from sparsiflow import schemas
 from sparsiflow.connector.wire import edge_updates
-from sparsiflow.connector.wire.edge_updates import Decoded, assemble, decode, encode_records
+from sparsiflow.connector.wire.edge_updates import (
+    Decoded,
+    DecodeLimits,
+    assemble,
+    decode,
+    decode_run,
+    encode_records,
+)
 from sparsiflow.connector.wire.rejections import Reason, Rejected
 from sparsiflow.engine.graph.updates import UpdateBatch
 
@@ -177,6 +184,45 @@ def test_single_and_batch_forms_give_the_same_outcome(
     assert batch == Rejected(
         first.reason, first.message if record_level else f"row {i}: {first.message}"
     )
+
+
+def expected_run(values: list[bytes], graph: str) -> UpdateBatch | None:
+    """What ``decode_run`` must give: the records' rows when each is a single-update record of
+    ``graph`` that ``decode`` accepts, else None."""
+    decoded = [decode(value) for value in values]
+    if all(isinstance(d, Decoded) and d.row is not None and d.graph == graph for d in decoded):
+        return assemble(decoded)  # type: ignore[arg-type]
+    return None
+
+
+def assert_run(values: list[bytes], graph: str) -> None:
+    expected, got = expected_run(values, graph), decode_run(values, graph)
+    assert (got is None) == (expected is None), values
+    if expected is not None and got is not None:
+        assert_same_updates(got, expected)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_graphs, _rows, st.booleans())
+def test_a_run_of_single_records_decodes_as_its_records_do(
+    graph: Any, rows: list[tuple[Any, Any, Any, Any]], infinity_as_1e999: bool
+) -> None:
+    singles, _ = forms(graph, rows, infinity_as_1e999)
+    assert_run(singles, "g1")
+    event("taken" if expected_run(singles, "g1") is not None else "one by one")
+
+
+def test_a_run_holding_any_other_record_is_decoded_one_by_one() -> None:
+    good = [v for v in good_records() if decode(v).row is not None]  # type: ignore[union-attr]
+    assert len(good) >= 10
+    assert_run(good, "g1")
+    assert decode_run(good, "g1") is not None
+    for case in hostile_cases():
+        for at in (0, len(good) // 2, len(good)):
+            assert_run([*good[:at], case.value, *good[at:]], "g1")
+    assert decode_run(good, "g2") is None
+    assert decode_run([*good, None], "g1") is None
+    assert decode_run(good, "g1", DecodeLimits(max_record_bytes=64)) is None  # one is longer
 
 
 @pytest.mark.parametrize("infinity", [b"1e999", b"Infinity", b"-1e999", b"NaN", b"1" + b"0" * 400])

@@ -4,6 +4,7 @@ real engine: outputs are delivered before the inputs they cover are acknowledged
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,13 +15,16 @@ from contract_oracle import validator
 from prometheus_client import CollectorRegistry
 
 from sparsiflow.connector.observability.metrics import WorkerMetrics
+from sparsiflow.connector.stream import processor as processor_module
 from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.processor import OutputTopics, Processor, ProcessorFailedError
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.dead_letters import read_dlq_headers
+from sparsiflow.connector.wire.edge_updates import decode_run, encode_update
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
+from sparsiflow.engine.graph.updates import Op
 from sparsiflow.engine.quality.estimator import KappaEstimator
 
 
@@ -371,3 +375,81 @@ def test_pipelined_batches_publish_in_order_and_repeats_wait_for_their_delta() -
             if k == "deliver" and r.topic == "deltas"  # type: ignore[attr-defined]
         ]
         assert published and max(published) >= offset, (item, published)
+
+
+def _stream_of_runs(rng: np.random.Generator) -> list[InputRecord]:
+    """Single-update records of graphs g and h in runs of 1-40 of one key: inserts, deletes of
+    edges inserted before, reweights; one run holding a self-loop, one a record that is not
+    JSON, a tombstone of h between two runs."""
+    records: list[InputRecord] = []
+    edges: dict[str, list[tuple[int, int]]] = {"g": [], "h": []}
+    for run in range(30):
+        graph = str(rng.choice(["g", "h"]))
+        size = int(rng.integers(1, 41))
+        for i in range(size):
+            offset, known = len(records), edges[graph]
+            roll = rng.random()
+            if known and roll < 0.2:
+                u, v = known.pop(int(rng.integers(len(known))))
+                value = encode_update(graph, int(Op.DELETE), u, v, math.nan)
+            elif known and roll < 0.3:
+                u, v = known[int(rng.integers(len(known)))]
+                value = encode_update(graph, int(Op.REWEIGHT), u, v, float(rng.uniform(1, 3)))
+            else:
+                u, v = (int(x) for x in rng.choice(60, 2, replace=False))
+                known.append((min(u, v), max(u, v)))
+                value = encode_update(graph, int(Op.INSERT), u, v, float(rng.uniform(1, 3)))
+            if (run, i) == (7, size // 2):
+                value = encode_update(graph, int(Op.INSERT), 5, 5, 1.0)  # a self-loop
+            if (run, i) == (12, size // 2):
+                value = b"{nope"
+            records.append(InputRecord("in", 0, offset, 999.5, graph.encode(), value, (), offset))
+        if run == 20:
+            edges["h"] = []
+            records.append(InputRecord("in", 0, len(records), 999.5, b"h", None, (), len(records)))
+    return records
+
+
+def test_records_taken_in_runs_give_what_one_by_one_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Taking a stream in runs (records of one key in one go, cut where a batch fills) gives
+    the deltas, dead letters and acknowledgements that taking each record alone gives, in one
+    call or one call per record; repeats of taken records too."""
+    records = _stream_of_runs(np.random.default_rng(5))
+    taken_in_runs: list[int] = []
+
+    def counted(values: Sequence[bytes | None], graph: str, limits: object) -> object:
+        updates = decode_run(values, graph, limits)  # type: ignore[arg-type]
+        taken_in_runs.append(0 if updates is None else len(updates))
+        return updates
+
+    monkeypatch.setattr(processor_module, "decode_run", counted)
+
+    def outputs(calls: str) -> tuple[list[bytes | None], list[bytes | None], list[object]]:
+        log, clock = Log(), Clock()
+        proc = make(log, clock, max_size=16)
+
+        async def run() -> None:
+            again = [r._replace(handle=("again", r.offset)) for r in records[100:140]]
+            for part in (records[:300], again, records[300:]):
+                if calls == "per record":
+                    for record in part:
+                        await proc.on_record(record)
+                else:
+                    await proc.on_records(part)
+            await proc.drain()
+
+        asyncio.run(run())
+        deltas = [r.value for r in log.delivered("deltas")]
+        return deltas, [r.value for r in log.delivered("dlq")], sorted(log.acked(), key=str)
+
+    by_runs = outputs("one call")
+    assert sum(taken_in_runs) > len(records) // 2 and 0 in taken_in_runs  # runs and a fallback
+    taken_in_runs.clear()
+    assert by_runs == outputs("per record")
+    monkeypatch.setattr(processor_module, "MIN_RUN", len(records) + 1)
+    assert by_runs == outputs("one call")
+    assert not taken_in_runs  # no run was made in either
+    assert len(by_runs[0]) > 20 and len(by_runs[2]) == len(records) + 40
+    assert by_runs[1][1] == b"{nope" and b'"u":5,"v":5' in (by_runs[1][0] or b"")
