@@ -3,7 +3,7 @@
     python -m bench.connector_throughput [--bootstrap-servers HOST:PORT] [--nodes 131072]
         [--single-updates 200000] [--latency-seconds 20] [--mode default] [--out FILE]
         [--engine KEY=VALUE ...] [--worker KEY=VALUE ...]  (e.g. --worker transactions=false)
-        [--forms batch,single] [--scale-out]
+        [--forms batch,single] [--phases catch_up,sustained,at_half_rate] [--rate R] [--scale-out]
 
 The stream: a delaunay graph as insertions, then 25 % |V| insertions and 1 % |V| deletions. For
 each record form (batch-form records of 1000 updates, single-update records), each phase with
@@ -13,7 +13,8 @@ a fresh worker that first takes a small warm-up graph (JIT, first batch):
 - sustained (live): the backlog is written while the worker drains it; rate = updates / (time of
   the last delta - when the backlog started);
 - at_half_rate (live): the stream produced at half the sustained rate; per input record,
-  event-to-delta latency = delta ``produced_at`` - the record's Kafka timestamp.
+  event-to-delta latency = delta ``produced_at`` - the record's Kafka timestamp (``--rate``:
+  at that rate instead, without the sustained phase unless asked for).
 ``--scale-out``: catch-up of two graphs on two input partitions, by one worker and by two (same
 run, same machine: on 2 cores the two workers share them with the broker).
 Starts a local broker unless ``--bootstrap-servers`` is given. Prints JSON with machine info.
@@ -303,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         "--worker", action="append", default=[], metavar="KEY=VALUE",
         help="more worker settings, e.g. transactions=false (SPARSIFLOW_TRANSACTIONS)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rate", type=float, help="updates/s of at_half_rate (default: half the sustained rate)"
+    )
     parser.add_argument("--forms", default="batch,single", help="record forms to measure")
     parser.add_argument("--phases", default="catch_up,sustained,at_half_rate")
     parser.add_argument("--scale-out", action="store_true", help="also 2 graphs: 1 vs 2 workers")
@@ -337,13 +341,12 @@ def main(argv: list[str] | None = None) -> int:
                     _catch_up(conf, workdir, form, updates, warm, settings, 2, workers)
                     for workers in (1, 2)
                 ]
-            if "sustained" in phases or "at_half_rate" in phases:
-                sustained = _live(conf, workdir, form, updates, warm, settings, None)
-                found["sustained"] = sustained
-                if "at_half_rate" in phases:
-                    rate = sustained["updates_per_s"] / 2
-                    timed = updates.slice(0, int(rate * args.latency_seconds))
-                    found["at_half_rate"] = _live(conf, workdir, form, timed, warm, settings, rate)
+            if "sustained" in phases or ("at_half_rate" in phases and args.rate is None):
+                found["sustained"] = _live(conf, workdir, form, updates, warm, settings, None)
+            if "at_half_rate" in phases:
+                rate = args.rate or found["sustained"]["updates_per_s"] / 2
+                timed = updates.slice(0, int(rate * args.latency_seconds))
+                found["at_half_rate"] = _live(conf, workdir, form, timed, warm, settings, rate)
             print(json.dumps({form: found}), file=sys.stderr)
     finally:
         if broker is not None:
