@@ -61,7 +61,7 @@ class _FaustSink:
         for r in records:
             try:
                 futures.append(
-                    await producer.send(r.topic, r.key, r.value, r.partition, None, r.headers)
+                    await producer.send(r.topic, r.key, r.value, r.partition, None, list(r.headers))
                 )
             except Exception as exc:
                 self._raise_dead_letter(r, exc)

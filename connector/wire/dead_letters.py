@@ -152,6 +152,6 @@ def _root(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def read_dlq_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+def read_dlq_headers(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
     """Headers of a DLQ record as a ``name -> text`` dict (the envelope schema's instance)."""
     return {k: v.decode("utf-8", "replace") for k, v in headers or []}

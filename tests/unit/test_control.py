@@ -390,7 +390,7 @@ def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
     engine = Engine.from_graph(u, v, w, config=config, sparsifier=(u, v))
     engine.apply(UpdateBatch.inserts(np.array([3]), np.array([4]), np.array([1.0])))
     delta = engine.apply(UpdateBatch.empty()).delta  # the check enters
-    assert delta_lists(delta)["pruned"] == ([[1, 3]] if leaves else [])
+    assert delta_lists(delta)["pruned"] == ([(1, 3)] if leaves else [])
     assert ((1, 3) in set(zip(*engine.sparsifier_edges()[:2], strict=True))) is not leaves
 
 

@@ -64,7 +64,7 @@ def test_insert_of_an_existing_edge_reweights_it_and_h_follows() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([INS], [2], [1], [5.0]))
     assert report.reweighted == 1 and report.inserted == 0
-    assert delta_lists(report.delta)["reweighted"] == [[1, 2, 5.0]]
+    assert delta_lists(report.delta)["reweighted"] == [(1, 2, 5.0)]
     u, v, w = engine.sparsifier_edges()
     assert (
         dict(zip(zip(u.tolist(), v.tolist(), strict=True), w.tolist(), strict=True))[(1, 2)] == 5.0
@@ -76,7 +76,7 @@ def test_strengthened_edge_outside_h_is_judged_again() -> None:
     # 1-3 is outside H; its H path 1-2-3 has resistance 2: w=0.5 gives distortion 1 < 1.5
     assert engine.apply(UpdateBatch.build([REW], [1], [3], [0.5])).delta.size == 0
     report = engine.apply(UpdateBatch.build([REW], [1], [3], [4.0]))  # distortion 8 >= 1.5
-    assert report.critical == 1 and delta_lists(report.delta)["added"] == [[1, 3, 4.0]]
+    assert report.critical == 1 and delta_lists(report.delta)["added"] == [(1, 3, 4.0)]
 
 
 def test_delete_then_reinsert_in_one_batch_is_a_reweight() -> None:
@@ -85,7 +85,7 @@ def test_delete_then_reinsert_in_one_batch_is_a_reweight() -> None:
     assert delta_lists(report.delta) == {
         "added": [],
         "removed": [],
-        "reweighted": [[3, 4, 7.0]],
+        "reweighted": [(3, 4, 7.0)],
         "recovered": [],
         "pruned": [],
     }
@@ -102,29 +102,29 @@ def test_insert_then_delete_of_a_new_edge_is_nothing() -> None:
 def test_deleting_a_bridge_splits_components_and_h_follows() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([DEL], [3], [4]))
-    assert delta_lists(report.delta)["removed"] == [[3, 4]] and report.repaired == 0
+    assert delta_lists(report.delta)["removed"] == [(3, 4)] and report.repaired == 0
     assert engine.stats().components == 2  # node 4 is alone now, in G and in H
 
 
 def test_deleting_an_h_edge_inside_a_cycle_repairs_through_g() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([DEL], [1], [2]))
-    assert delta_lists(report.delta)["added"] == [[1, 3, 1.0]] and report.repaired == 1
+    assert delta_lists(report.delta)["added"] == [(1, 3, 1.0)] and report.repaired == 1
     assert engine.stats().components == 1
 
 
 def test_an_h_edge_lowered_to_half_or_less_is_repaired_and_keeps_its_new_weight() -> None:
     engine = _triangle_plus_tail()
     report = engine.apply(UpdateBatch.build([REW], [1], [2], [0.1]))
-    assert delta_lists(report.delta)["reweighted"] == [[1, 2, 0.1]]
-    assert delta_lists(report.delta)["added"] == [[1, 3, 1.0]] and report.repaired == 1
+    assert delta_lists(report.delta)["reweighted"] == [(1, 2, 0.1)]
+    assert delta_lists(report.delta)["added"] == [(1, 3, 1.0)] and report.repaired == 1
     u, v, w = engine.sparsifier_edges()
     h = dict(zip(zip(u.tolist(), v.tolist(), strict=True), w.tolist(), strict=True))
     assert h == {(1, 2): 0.1, (1, 3): 1.0, (2, 3): 1.0, (3, 4): 2.0}
     assert engine.stats().edges_graph == 4
     # G and H stay consistent: deleting the edge now needs no repair, H still holds 1-3
     report = engine.apply(UpdateBatch.build([DEL], [2], [1]))
-    assert delta_lists(report.delta)["removed"] == [[1, 2]] and report.repaired == 0
+    assert delta_lists(report.delta)["removed"] == [(1, 2)] and report.repaired == 0
     assert engine.stats().components == 1
 
 
@@ -144,7 +144,7 @@ def test_a_lowered_h_edge_gets_no_repair_where_none_is_due(
         *edges.graph_edges(), config=config, sparsifier=edges.sparsifier_edges()[:2]
     )
     report = engine.apply(UpdateBatch.build([REW], [u], [v], [w]))
-    assert delta_lists(report.delta)["reweighted"] == [[u, v, w]]
+    assert delta_lists(report.delta)["reweighted"] == [(u, v, w)]
     assert delta_lists(report.delta)["added"] == [] and report.repaired == 0
     assert engine.stats().components == 1 and engine.stats().edges_graph == 4
 
@@ -190,7 +190,7 @@ def test_a_light_edge_enters_when_g_joins_its_ends_far_better_than_h(
     )
     report = engine.apply(UpdateBatch.build([INS], [0], [9], [0.01]))
     assert report.critical == int(enters)
-    assert (delta_lists(report.delta)["added"] == [[0, 9, 0.01]]) is enters
+    assert (delta_lists(report.delta)["added"] == [(0, 9, 0.01)]) is enters
 
 
 def test_a_given_sparsifier_must_have_the_graphs_components() -> None:
