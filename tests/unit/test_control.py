@@ -329,13 +329,30 @@ def test_pick_prunes_spares_the_forest_and_needed_and_similar_edges() -> None:
     g = EdgeList.normalize([0, 1, 2, 0, 3, 0], [1, 2, 3, 3, 4, 2], np.ones(6))
     in_h = np.ones(g.m, np.bool_)
     flat = np.zeros((1, g.n))
-    rows = pick_prunes(g, in_h, flat, np.array([1.0]), 100.0, 10)
+    rows = pick_prunes(g, in_h, lambda: (np.array([1.0]), flat), 100.0, 10)
     assert rows.size == 1  # the forest takes 0-1, 0-2, 0-3, 3-4; 1-2 and 2-3 share node 2
     assert components(g.subset(in_h & ~np.isin(np.arange(g.m), rows)))[0] == 1
     needed = np.array([[0.0, 0.0, 0.0, 0.0, 1.0]])  # a direction across the pendant edge only
-    assert pick_prunes(g, in_h, needed, np.array([99.0]), 100.0, 10).size == 1
+    assert pick_prunes(g, in_h, lambda: (np.array([99.0]), needed), 100.0, 10).size == 1
     across = np.array([[0.0, 1.0, 2.0, 3.0, 3.0]])  # both off-forest edges carry it
-    assert pick_prunes(g, in_h, across, np.array([60.0]), 100.0, 10).size == 0
+    assert pick_prunes(g, in_h, lambda: (np.array([60.0]), across), 100.0, 10).size == 0
+
+
+def test_pick_prunes_takes_no_sketch_when_no_edge_of_h_could_go() -> None:
+    """A sketch costs a Lanczos run: H = a spanning tree (nothing off it) and H whose only
+    off-tree edge stretches far over the target's quarter must not ask for one."""
+    g = EdgeList.normalize([0, 1, 2, 0], [1, 2, 3, 3], np.array([1.0, 1.0, 1.0, 1.0]))
+
+    def no_sketch() -> tuple[np.ndarray, np.ndarray]:
+        raise AssertionError("sketched although no edge qualifies")
+
+    tree = np.isin(np.arange(g.m), [0, 1, 2])
+    assert pick_prunes(g, tree, no_sketch, 100.0, 10).size == 0
+    assert pick_prunes(g, np.ones(g.m, np.bool_), no_sketch, 4.0, 10).size == 0  # stretch 3 > 1
+    sketched = pick_prunes(
+        g, np.ones(g.m, np.bool_), lambda: (np.ones(1), np.zeros((1, 4))), 100.0, 10
+    )
+    assert sketched.size == 1
 
 
 def test_engine_checks_prune_into_numbered_deltas() -> None:

@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.linalg
 
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
@@ -49,6 +50,29 @@ def test_vector_is_a_generalized_eigenvector() -> None:
     assert x @ (lh @ x) == pytest.approx(1.0, rel=1e-8)
     residual = lg @ x - r.lambda_max * (lh @ x)
     assert np.linalg.norm(residual) <= 1e-4 * np.linalg.norm(lg @ x)
+
+
+def test_an_estimate_above_its_sketch_bound_goes_on_and_sketches_the_top_pairs() -> None:
+    """What a control round reads: the Ritz pairs above the bound of the estimate's own run,
+    taken on to the sketch's steps; they approximate the pencil's top eigenpairs."""
+    g, h = _pair(400, 0.05, 1)
+    lg, lh = laplacian(g).toarray(), laplacian(h).toarray()
+    exact = scipy.linalg.eigh(lg[1:, 1:], lh[1:, 1:], eigvals_only=True)[::-1]
+    bound = float(exact[3] + exact[4]) / 2  # four eigenvalues above it
+    plain = KappaEstimator(seed=1).update(g, h)
+    r = KappaEstimator(seed=1).update(g, h, sketch_above=bound, sketch_steps=60)
+    assert plain.sketch is None and plain.steps < 60 and r.steps == 60
+    assert r.sketch is not None
+    values, vectors = r.sketch
+    assert values[0] == r.lambda_max and np.allclose(vectors[0], r.vector, rtol=0, atol=1e-12)
+    assert np.all(np.diff(values) < 0) and np.all(values > bound)
+    assert values.size == 4
+    assert values == pytest.approx(exact[:4], rel=1e-6)
+    for value, x in zip(values, vectors, strict=True):
+        assert x @ (lh @ x) == pytest.approx(1.0, rel=1e-8)
+        assert np.linalg.norm(lg @ x - value * (lh @ x)) <= 1e-3 * np.linalg.norm(lg @ x)
+    under = KappaEstimator(seed=1).update(g, h, sketch_above=2 * exact[0], sketch_steps=60)
+    assert under.sketch is None and under.steps == plain.steps
 
 
 def test_top_ranked_edge_lowers_lambda_max() -> None:
