@@ -43,15 +43,28 @@ class Elimination:
         self.order, self.partner, self.coupling, self.pivot = order, partner, coupling, pivot
         self.core, self.core_matrix = core, core_matrix
         self.factor = coupling / pivot[:, None]  # what the forward pass multiplies by
+        self._ones = np.ones(pivot.shape[0])
+        self._inverse = 1.0 / pivot
+        self._inverse_root = 1.0 / np.sqrt(pivot)
 
     def forward(self, rhs: NDArray[np.float64]) -> None:
         """Apply the eliminations to a right-hand side (a contiguous vector), in place."""
-        _forward(self.order, self.partner, self.factor, rhs)
+        _forward(self.order, self.partner, self.factor, self._ones, rhs)
 
     def backward(self, rhs: NDArray[np.float64], x: NDArray[np.float64]) -> None:
         """Fill the eliminated rows of ``x`` (whose core rows are solved) from the
         forward-updated ``rhs`` (contiguous vectors), in place."""
-        _backward(self.order, self.partner, self.coupling, self.pivot, rhs, x)
+        _backward(self.order, self.partner, self.coupling, self._ones, self._inverse, rhs, x)
+
+    def half_forward(self, rhs: NDArray[np.float64]) -> None:
+        """:meth:`forward`, then each eliminated row divided by the square root of its pivot:
+        the eliminated rows of ``C^{-1} rhs`` for the split ``A = C C'`` (in place)."""
+        _forward(self.order, self.partner, self.factor, self._inverse_root, rhs)
+
+    def half_backward(self, y: NDArray[np.float64], x: NDArray[np.float64]) -> None:
+        """Fill the eliminated rows of ``x = C'^{-1} y`` (whose core rows are done) from
+        ``y``'s eliminated rows, in place: the transpose of :meth:`half_forward`."""
+        _backward(self.order, self.partner, self.factor, self._inverse_root, self._ones, y, x)
 
 
 def eliminate(matrix: sp.csc_matrix) -> Elimination:
@@ -197,14 +210,17 @@ def _forward(
     order: NDArray[np.int64],
     partner: NDArray[np.int64],
     factor: NDArray[np.float64],
+    scale: NDArray[np.float64],
     rhs: NDArray[np.float64],
 ) -> None:
+    """Each eliminated row, final when its turn comes, updates its partners, then is scaled."""
     for k in range(order.shape[0]):
         value = rhs[order[k]]
         for j in range(2):
             p = partner[k, j]
             if p >= 0:
                 rhs[p] -= factor[k, j] * value
+        rhs[order[k]] = value * scale[k]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -212,14 +228,16 @@ def _backward(
     order: NDArray[np.int64],
     partner: NDArray[np.int64],
     coupling: NDArray[np.float64],
-    pivot: NDArray[np.float64],
+    before: NDArray[np.float64],
+    after: NDArray[np.float64],
     rhs: NDArray[np.float64],
     x: NDArray[np.float64],
 ) -> None:
+    """In reverse order: ``x[row] = (rhs[row] * before - sum coupling * x[partner]) * after``."""
     for k in range(order.shape[0] - 1, -1, -1):
-        total = rhs[order[k]]
+        total = rhs[order[k]] * before[k]
         for j in range(2):
             p = partner[k, j]
             if p >= 0:
                 total -= coupling[k, j] * x[p]
-        x[order[k]] = total / pivot[k]
+        x[order[k]] = total * after[k]

@@ -108,13 +108,17 @@ def _grounded(
 
 
 class Factor:
-    """Solver for a symmetric positive definite matrix, for repeated solves.
+    """Solver for a symmetric positive definite matrix A, for repeated solves, and its split
+    ``A = C C'`` (:meth:`half_solve`, :meth:`half_solve_t`).
 
     The rows with at most two off-diagonal entries are eliminated first
     (:mod:`sparsiflow.engine.quality.elimination`: a sparsifier's tree mostly vanishes), then
     the core is factorized by sparse LU (SuperLU) in symmetric mode with a minimum-degree
     ordering on ``A + A'`` and no pivoting: on a 2^18-node Delaunay Laplacian this fills 2.4x
-    less and runs 2.3x faster than COLAMD.
+    less and runs 2.3x faster than COLAMD. Without pivoting the core is ``P' L U P`` with one
+    permutation P and U = D L' up to rounding, so ``C = P' L D^{1/2}`` on the core (the
+    eliminated rows likewise, with their pivots): C C' is symmetric positive definite by
+    construction and equals A to rounding.
     """
 
     def __init__(self, matrix: sp.csc_matrix) -> None:
@@ -130,6 +134,16 @@ class Factor:
             if core.shape[0]
             else None
         )
+        self._perm = np.zeros(0, np.int64)
+        self._lower = sp.csc_matrix((0, 0))
+        self._inverse_root = np.zeros(0)
+        if self._lu is not None:
+            pivots = self._lu.U.diagonal()
+            if not np.array_equal(self._lu.perm_r, self._lu.perm_c) or not np.all(pivots > 0):
+                raise RuntimeError("the core's factorization is not symmetric positive definite")
+            self._perm = self._lu.perm_c.astype(np.int64)
+            self._lower = self._lu.L.tocsc()
+            self._inverse_root = 1.0 / np.sqrt(pivots)
 
     @property
     def nnz(self) -> int:
@@ -155,3 +169,61 @@ class Factor:
             x[core] = self._lu.solve(rhs[core])
         self._elimination.backward(rhs, x)
         return x
+
+    def half_solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``C^{-1} b`` (a new vector)."""
+        y = np.array(b, dtype=np.float64)
+        self._elimination.half_forward(y)
+        core = self._elimination.core
+        if core.shape[0]:
+            z = np.empty(core.shape[0])
+            z[self._perm] = y[core]
+            lower = self._lower
+            _unit_lower_solve(lower.indptr, lower.indices, lower.data, z)
+            y[core] = z * self._inverse_root
+        return y
+
+    def half_solve_t(self, y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``C'^{-1} y`` (a new vector); ``half_solve_t(half_solve(b))`` is ``A^{-1} b``."""
+        x = np.array(y, dtype=np.float64)
+        core = self._elimination.core
+        if core.shape[0]:
+            z = x[core] * self._inverse_root
+            lower = self._lower
+            _unit_lower_solve_t(lower.indptr, lower.indices, lower.data, z)
+            x[core] = z[self._perm]
+        self._elimination.half_backward(x, x)
+        return x
+
+
+@nb.njit(cache=True, nogil=True)
+def _unit_lower_solve(
+    indptr: NDArray[np.int32],
+    indices: NDArray[np.int32],
+    data: NDArray[np.float64],
+    x: NDArray[np.float64],
+) -> None:
+    """``x <- L^{-1} x`` for a unit lower triangular L in CSC (its stored diagonal unread)."""
+    for j in range(x.shape[0]):
+        value = x[j]
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            if i > j:
+                x[i] -= data[k] * value
+
+
+@nb.njit(cache=True, nogil=True)
+def _unit_lower_solve_t(
+    indptr: NDArray[np.int32],
+    indices: NDArray[np.int32],
+    data: NDArray[np.float64],
+    x: NDArray[np.float64],
+) -> None:
+    """``x <- L'^{-1} x`` for a unit lower triangular L in CSC (its stored diagonal unread)."""
+    for j in range(x.shape[0] - 1, -1, -1):
+        total = x[j]
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            if i > j:
+                total -= data[k] * x[i]
+        x[j] = total

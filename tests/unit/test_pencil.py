@@ -75,6 +75,25 @@ def test_factor_of_a_tree_plus_chords_solves_exactly_with_a_small_core(
     assert factor.core_size <= 2 * extra
 
 
+@pytest.mark.parametrize("extra", [0, 5, 40, 400])
+def test_the_split_halves_are_adjoint_and_compose_to_the_solve(extra: int) -> None:
+    """``A = C C'``: C^{-1} and C'^{-1} are each other's transposes, ``C'^{-1} C^{-1} = A^{-1}``
+    and ``|C^{-1} b|^2 = b' A^{-1} b`` (what Lanczos on ``C^{-1} L_G C'^{-1}`` relies on),
+    from a core-free tree to a core of hundreds of rows."""
+    h = _tree_plus(300, extra, 7)
+    b = grounded_laplacian(h, Grounding.of(h))
+    factor = Factor(b)
+    rng = np.random.default_rng(extra)
+    x, y = rng.standard_normal((2, b.shape[0]))
+    assert factor.half_solve(x) @ y == pytest.approx(x @ factor.half_solve_t(y), rel=1e-10)
+    solved = np.linalg.solve(b.toarray(), x)
+    both = factor.half_solve_t(factor.half_solve(x))
+    assert np.allclose(both, solved, rtol=1e-9, atol=1e-9 * np.abs(solved).max())
+    half = factor.half_solve(x)
+    assert half @ half == pytest.approx(x @ solved, rel=1e-10)
+    assert (factor.core_size > 0) == (extra > 0)  # both paths: all eliminated, and a core
+
+
 def test_factor_of_a_cycle_and_of_isolated_rows() -> None:
     n = 50
     cycle = EdgeList.normalize(np.arange(n), (np.arange(n) + 1) % n, np.linspace(1, 3, n), n=n)
