@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-intake bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-intake bench-checks bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -99,6 +99,10 @@ bench-connector: dev
 # The event loop's CPU per single-update record, runs vs record by record (no broker).
 bench-intake: dev
 	$(BIN)/python -m bench.intake_cost --out bench/results/latest/intake_cost.json
+
+# The kappa checks' cost in the engine, no broker: bench-quality's stream on four graph families.
+bench-checks: dev
+	$(BIN)/python -m bench.check_cost --out bench/results/latest/check_cost.json
 
 # The kappa contract's cost through the worker (2^17 nodes): default target, measure only, none.
 bench-quality: dev

@@ -144,3 +144,20 @@ def test_intake_cost_measures_both_paths(tmp_path: Path) -> None:
     assert result["records"] == 1500 and result["machine"]["cores"] >= 1
     for path in ("runs", "record_by_record"):
         assert result[path]["event_loop_us_per_record"] > 0 and result[path]["records_per_s"] > 0
+
+
+def test_check_cost_replays_each_graph_and_holds_the_default_target(tmp_path: Path) -> None:
+    from bench import check_cost
+
+    out = tmp_path / "checks.json"
+    graphs = "delaunay,grid-circuit"
+    args = ["--nodes", "1024", "--batch", "400", "--graphs", graphs, "--out", str(out)]
+    assert check_cost.main(args) == 0
+    result = json.loads(out.read_text())
+    for name in ("delaunay", "grid-circuit"):
+        found = result[name]
+        assert found["checks"] > 0 and found["check_seconds"] > 0
+        assert 0 <= found["waited_for_checks_seconds"] <= found["wall_seconds"]
+        assert 1 < found["kappa"] <= 1.1 * 100  # the default target, held to its tolerance
+        assert 0 < found["off_tree_density"] < 1
+    assert result["machine"]["cores"] >= 1
