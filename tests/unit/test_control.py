@@ -19,6 +19,7 @@ from sparsiflow.engine.graph.edges import EdgeList, components
 from sparsiflow.engine.graph.updates import UpdateBatch
 from sparsiflow.engine.quality import keeper as keeper_module
 from sparsiflow.engine.quality.control import (
+    LEAST_EFFECT,
     ControlOutcome,
     control_rounds,
     pick_prunes,
@@ -185,6 +186,43 @@ def test_recovery_beats_a_static_rebuild_at_the_same_density() -> None:
     rebuilt = measure(g, g.subset(static_sparsifier(g.n, g.u, g.v, g.w, density))).kappa
     assert outcome.lambda_before > 25.0 and controlled <= 25.0 * TOLERANCE
     assert controlled < 0.95 * rebuilt
+
+
+def test_a_round_that_under_delivers_makes_the_next_round_more_ambitious(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scripted estimates (60, then 57.5, then 45 for the target 50, aiming at 47.5): the
+    first round's picks promised a drop to 47.5 and gave a fifth of it, so the second round
+    asks four times its plain needs (the most, ``1 / LEAST_EFFECT``), and the loop stops
+    under the target."""
+    from sparsiflow.engine.quality import control as control_module
+    from sparsiflow.engine.quality.estimator import KappaEstimate
+
+    g = delaunay(200, seed=1)
+    in_h = static_sparsifier(g.n, g.u, g.v, g.w, 0.0)
+    script = iter([60.0, 57.5, 45.0])
+
+    class Scripted:
+        def update(self, graph: EdgeList, h: EdgeList, above: float, steps: int) -> KappaEstimate:
+            value, vector = next(script), np.ones(graph.n)
+            sketch = (np.array([value]), vector[None, :]) if value > above else None
+            return KappaEstimate(value, vector, 0.0, steps, True, 0.0, sketch=sketch)
+
+        def release_graph(self) -> None:
+            return None
+
+    asked: list[float] = []
+
+    def pick(graph: EdgeList, outside: np.ndarray, probes: np.ndarray, needs: np.ndarray,
+             limit: int) -> np.ndarray:  # fmt: skip
+        asked.append(float(needs[0]))
+        return np.flatnonzero(outside)[:1]
+
+    monkeypatch.setattr(control_module, "pick_recoveries", pick)
+    outcome, _ = control_rounds(g, in_h, 50.0, Scripted())  # type: ignore[arg-type]
+    plain = [60.0 / 47.5 - 1.0, 57.5 / 47.5 - 1.0]
+    assert asked == pytest.approx([plain[0], plain[1] / LEAST_EFFECT])
+    assert outcome.rounds == 2 and outcome.lambda_after == 45.0
 
 
 def test_pick_recoveries_meets_each_need_and_skips_similar_edges() -> None:
