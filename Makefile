@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SPARSIFLOW_CACHE_DIR := $(CURDIR)/.cache
 
-.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-connector bench-intake bench-checks bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
+.PHONY: dev lock test test-unit test-integration test-latest lint format demo kafka-up kafka-down bench bench-quick bench-replay bench-target bench-connector bench-intake bench-checks bench-quality bench-consumer bench-readers bench-pencil bench-long-stream bench-graph-memory gpu-wheels clean
 
 # Locked installs (requirements/README.md): uv, itself hash-locked, lives outside the venv so
 # that the venv holds exactly requirements/dev.txt plus sparsiflow (editable).
@@ -92,6 +92,12 @@ bench-replay: dev
 	$(ONE_CORE) $(BIN)/python -m bench.replay_table delaunay-2^18-unit default:K=11.4 \
 		dygrass:K=6.45 default:K=16,target=60 default:K=auto,target=60 \
 		default:K=16,target=70
+
+# Holding a target (0.7x the local rule's kappa) over a replay vs sparsify to it (~25 min).
+bench-target: dev
+	$(ONE_CORE) $(BIN)/python -m bench.target_replay delaunay-2^18-unit \
+		delaunay-2^18-lognormal grid-circuit-2^18 delaunay-2^20-unit delaunay-2^20-lognormal \
+		grid-circuit-2^20 --out bench/results/latest/target_replay.json
 
 bench-connector: dev
 	$(BIN)/python -m bench.connector_throughput --scale-out --out bench/results/connector_throughput.json

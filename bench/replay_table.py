@@ -34,15 +34,25 @@ from sparsiflow.connector.wire.matrix_market import read_graph
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.graph.edges import EdgeList, components, locate
 
-__all__ = ["cli_flags", "replay_holds", "split_stream"]
+__all__ = ["cli_flags", "exact_quality", "replay_holds", "sparsiflow", "split_stream"]
 
 _BATCHES = 10
 
 
-def _sparsiflow(*args: str) -> None:
+def sparsiflow(*args: str) -> None:
     """Run one ``sparsiflow`` command, echoing it; fail loudly."""
     print("+ sparsiflow", " ".join(args), file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "sparsiflow", *args], check=True)
+
+
+def exact_quality(graph: Path, sparsifier: Path) -> dict[str, Any]:
+    """``sparsiflow quality`` of a graph file and its sparsifier's: the exact kappa's report."""
+    args = ("quality", "--graph", str(graph), "--sparsifier", str(sparsifier))
+    print("+ sparsiflow", " ".join(args), file=sys.stderr, flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sparsiflow", *args], check=True, capture_output=True
+    )
+    return dict(json.loads(done.stdout))
 
 
 def cli_flags(config: EngineConfig) -> list[str]:
@@ -106,11 +116,11 @@ def _replay(text: str, work: Path, counts: tuple[int, int]) -> dict[str, Any]:
     first, second = out / "insert", out / "delete"
     flags = cli_flags(config)
     size = [str(math.ceil(n / _BATCHES)) for n in counts]
-    _sparsiflow(
+    sparsiflow(
         *("replay", "--graph", str(work / "g.mtx"), "--updates", str(work / "ins.jsonl")),
         *("--out", str(first), "--batch-size", size[0], *flags),
     )
-    _sparsiflow(
+    sparsiflow(
         *("replay", "--graph", str(first / "graph.mtx"), "--updates", str(work / "del.jsonl")),
         *("--sparsifier", str(first / "sparsifier.mtx"), "--out", str(second)),
         *("--batch-size", size[1], *flags, "--kappa"),
@@ -121,28 +131,15 @@ def _replay(text: str, work: Path, counts: tuple[int, int]) -> dict[str, Any]:
     density = final["off_tree_density"]
     rebuilt = out / "rebuild.mtx"
     final_g = str(second / "graph.mtx")
-    _sparsiflow("sparsify", final_g, "-o", str(rebuilt), "--off-tree-density", repr(density))
-    quality = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparsiflow",
-            "quality",
-            "--graph",
-            final_g,
-            "--sparsifier",
-            str(rebuilt),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    sparsiflow("sparsify", final_g, "-o", str(rebuilt), "--off-tree-density", repr(density))
+    fresh = exact_quality(Path(final_g), rebuilt)
     control = [b["seconds"].get("control", 0.0) for p in phases for b in p["batches"]]
     return {
         "run": text,
         "density": final["density"],
         "off_tree_density": density,
         "kappa": final["quality"]["kappa"],
-        "kappa_fresh_sparsify": json.loads(quality.stdout)["kappa"],
+        "kappa_fresh_sparsify": fresh["kappa"],
         "insertions_per_second": phases[0]["summary"]["updates_per_engine_second"],
         "deletions_per_second": phases[1]["summary"]["updates_per_engine_second"],
         "control_seconds": sum(control),
@@ -173,12 +170,12 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work / spec.name
     work.mkdir(parents=True, exist_ok=True)
     weights = ["--weights", spec.weights] if spec.family == "delaunay" else []
-    _sparsiflow(
+    sparsiflow(
         *("generate", spec.family, "--nodes", str(spec.nodes), "--out", str(work / "g.mtx")),
         *("--updates", str(work / "u.jsonl"), *weights),
     )
     counts = split_stream(work / "u.jsonl", work / "ins.jsonl", work / "del.jsonl")
-    _sparsiflow("sparsify", str(work / "g.mtx"), "-o", str(work / "h0.mtx"))  # replay's start H
+    sparsiflow("sparsify", str(work / "g.mtx"), "-o", str(work / "h0.mtx"))  # replay's start H
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"replay-{spec.name}.jsonl"
     rows = []
