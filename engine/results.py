@@ -24,8 +24,9 @@ class Delta:
 
     Applying deltas in order to an empty edge set reproduces H: remove ``removed``, then set
     ``reweighted`` weights, then add ``added``. ``added`` and ``removed`` are disjoint.
-    ``recovered`` lists the edges of ``added`` that the kappa checks or a bulk build put in
-    (the rest are critical insertions and deletion repairs); ``pruned`` the edges of
+    ``recovered`` lists the edges of ``added`` that the kappa checks (with the edges a check's
+    pruning made critical again) or a bulk build put in (the rest are critical insertions and
+    deletion repairs); ``pruned`` the edges of
     ``removed`` that left H but stay in G (a bulk build replacing H), the rest left G.
     """
 

@@ -23,12 +23,13 @@ depend only on the batches: the same input, batches, config and seed give the sa
 however fast the checks run.
 
 Recovered edges enter if G still has them and H does not (with G's weight at entry). With a
-target, a check under it lets edges go, for the least density: pruning when the estimate is
-well under it (``control_rounds(prune=True)``; after a refused one the next checks skip it),
-else a rebase of H on a sparser static build (after a refused one, the next waits until H has
-``REBASE_AGAIN`` times the off-tree density). They leave H at entry if H still has them and the
-entering batch did not touch them, except any whose loss would split a component of H (with
-the edges entering beside them). A check that is pending when the engine is
+target, a check under it lets edges go, for the least density: a rebase of H on a sparser
+static build (after a refused one, the next waits until H has ``REBASE_AGAIN`` times the
+off-tree density), else pruning when the estimate is well under it
+(``control_rounds(prune=True)``; after a refused one the next checks skip it). They leave H at
+entry if H still has them and the entering batch did not touch them, except any whose loss
+would split a component of H (with the edges entering beside them); the engine then judges
+again the edges inserted while the check ran. A check that is pending when the engine is
 snapshotted is not saved: after a restore the next check starts with the next batch (nothing
 published is contradicted; later deltas may differ from an uninterrupted run's). The
 estimator's state passes from each check to the next, so each warm-starts from the previous
@@ -230,7 +231,7 @@ def _run(job: _Job) -> _Outcome:
     before = None if reason is not None else outcome.lambda_before
     reading = KappaReading(job.batch, value, before, int(rows.shape[0]), outcome.seconds, reason)
     cut = outcome.pruned
-    after = (job.density if outcome.rebase_refused else 0.0) if job.rebase else None
+    after = (job.density if outcome.rebase_refused else 0.0) if outcome.rebase_tried else None
     pairs = (graph.u[rows], graph.v[rows])
     return _Outcome(
         reading,

@@ -16,7 +16,7 @@ from sparsiflow.engine.bootstrap import static_sparsifier
 from sparsiflow.engine.config import EngineConfig
 from sparsiflow.engine.engine import Engine
 from sparsiflow.engine.graph.edges import EdgeList, components
-from sparsiflow.engine.graph.updates import UpdateBatch
+from sparsiflow.engine.graph.updates import Op, UpdateBatch
 from sparsiflow.engine.quality import keeper as keeper_module
 from sparsiflow.engine.quality.control import (
     LEAST_EFFECT,
@@ -449,6 +449,51 @@ def test_a_pruned_edge_the_local_rule_now_needs_stays_in_h(
     assert ((1, 3) in set(zip(*engine.sparsifier_edges()[:2], strict=True))) is not leaves
 
 
+@pytest.mark.usefixtures("checks_in_this_process")
+def test_edges_judged_while_a_thinning_check_ran_are_judged_again_where_it_enters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A check (stood in for) prunes every edge of H off a spanning tree; the batch between its
+    start and its entry inserts edges, judged against the denser H. Where the check enters,
+    those that the local rule finds critical for the thinner H go into H (a delta's additions;
+    4 of the 128 here): afterwards, strengthening each inserted edge outside H by a factor of
+    1 + 1e-12 makes none critical (4 without the second judgment)."""
+    checks = iter([True])
+
+    def prune_off_tree(graph: EdgeList, in_h: np.ndarray, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        tree = static_sparsifier(graph.n, graph.u, graph.v, graph.w, 0.0)
+        cut = np.flatnonzero(in_h & ~tree) if next(checks, False) else np.zeros(0, np.int64)
+        return ControlOutcome(1.0, 1.0, 0, cut[:0], 0.0, None, cut), in_h
+
+    monkeypatch.setattr(keeper_module, "control_rounds", prune_off_tree)
+    stream = update_stream(delaunay(1024, seed=4), 0.25, 0.0, seed=4)
+    base, inserts = stream.base, stream.batch()
+    config = EngineConfig(threshold=8.0, target_kappa=40.0, kappa_change=0.5, seed=1)
+    engine = Engine.from_graph(
+        base.u, base.v, base.w, config=config, nodes=np.arange(base.n), off_tree_density=0.3
+    )
+    hu, hv, hw = engine.sparsifier_edges()
+    replayed = {(int(a), int(b)): float(c) for a, b, c in zip(hu, hv, hw, strict=True)}
+    half = len(inserts) // 2
+    window = inserts.slice(half, len(inserts))
+    for batch in (inserts.slice(0, half), window, UpdateBatch.empty()):
+        report = engine.apply(batch)  # the check starts after the first, enters with the third
+        replay_delta(replayed, report.delta)
+        check_invariants(engine, replayed)
+    assert report.delta.pruned_u.shape[0] > 0
+    lo, hi = np.minimum(window.u, window.v).tolist(), np.maximum(window.u, window.v).tolist()
+    pairs = set(zip(lo, hi, strict=True))
+    added = {(a, b) for a, b, _ in delta_lists(report.delta)["added"]}
+    assert pairs & added  # judged again where the check entered, and critical now
+    left = sorted(pairs - set(replayed))
+    gu, gv, gw = engine.graph_edges()
+    weights = dict(zip(zip(gu.tolist(), gv.tolist(), strict=True), gw, strict=True))
+    u, v = np.array(left).T
+    w = np.array([weights[pair] for pair in left]) * (1 + 1e-12)
+    ops = np.full(len(left), Op.REWEIGHT, np.int8)
+    assert engine.apply(UpdateBatch.build(ops, u, v, w)).critical == 0
+
+
 @pytest.mark.parametrize("kept", [False, True])
 @pytest.mark.usefixtures("checks_in_this_process")
 def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
@@ -485,16 +530,27 @@ def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
 @pytest.mark.usefixtures("checks_in_this_process")
 def test_a_keeper_tries_a_rebase_once_h_has_grown(monkeypatch: pytest.MonkeyPatch) -> None:
     """The schedule only: a rebase at the first check; after a refused one, only once H has
-    over REBASE_AGAIN times the off-tree density it had then; after a kept one, at the next
-    (n is fixed here: density follows the count)."""
+    over REBASE_AGAIN times the off-tree density it had then; after a kept one, at the next; a
+    check that may but recovers edges instead leaves that as it was (n is fixed here: density
+    follows the count)."""
     tried: list[bool] = []
-    keep = [False, True, False, False]
+    keep: list[bool | None] = [False, True, False, None]  # None: it recovered, tried none
 
     def run(*args: object, prune: bool, rebase: bool) -> tuple[ControlOutcome, np.ndarray]:
         tried.append(rebase)
-        refused = rebase and not keep.pop(0)
+        kept = keep.pop(0) if rebase else None
         none = np.zeros(0, np.int64)
-        return ControlOutcome(1.0, 1.0, 0, none, 0.0, None, rebase_refused=refused), np.ones(1)
+        outcome = ControlOutcome(
+            1.0,
+            1.0,
+            0,
+            none,
+            0.0,
+            None,
+            rebase_refused=kept is False,
+            rebase_tried=kept is not None,
+        )
+        return outcome, np.ones(1)
 
     monkeypatch.setattr(keeper_module, "control_rounds", run)
     n = 12
@@ -510,10 +566,10 @@ def test_a_keeper_tries_a_rebase_once_h_has_grown(monkeypatch: pytest.MonkeyPatc
             keeper.start(batch, g, in_h)
             assert keeper.due(empty=True) is not None
 
-    checks(QualityKeeper(100.0, 0.1, 8, seed=0), [8, 9, 9, 11, 12, 13])
+    checks(QualityKeeper(100.0, 0.1, 8, seed=0), [8, 9, 9, 11, 12, 13, 16, 15])
     # 8: tried, refused; 9 < 1.25 x 8: not tried; 9: no; 11: tried, kept; 12: tried,
-    # refused (now 12); 13 < 15: not tried
-    assert tried == [True, False, False, True, True, False]
+    # refused (now 12); 13 < 15: not tried; 16: may, recovers instead (still 12); 15: no
+    assert tried == [True, False, False, True, True, False, True, False]
     tried.clear()
     built = QualityKeeper(100.0, 0.1, 8, seed=0)
     built.built(12 / g.n)  # H built to the target: as after a refused try at 12
