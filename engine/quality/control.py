@@ -275,7 +275,7 @@ def control_rounds(
     rebase_tried = rebase and done == 0 and estimate.lambda_max <= target
     rebase_refused = False
     if rebase_tried:
-        rebased, check = _rebase(graph, mask, estimator)
+        rebased, check = _rebase(graph, mask, estimator, PRUNE_TO * target)
         rebase_refused = not (check.estimated and check.lambda_max <= PRUNE_TO * target)
         if not rebase_refused:
             mask, estimate, pruned = rebased, check, np.flatnonzero(in_h & ~rebased)
@@ -293,7 +293,7 @@ def control_rounds(
                 break
             thinner = mask.copy()
             thinner[trial] = False
-            check = estimator.update(graph, graph.subset(thinner))
+            check = estimator.update(graph, graph.subset(thinner), ceiling=PRUNE_TO * target)
             refused = not (check.estimated and check.lambda_max <= PRUNE_TO * target)
             if not refused:
                 mask, estimate, pruned = thinner, check, np.sort(trial)
@@ -334,13 +334,14 @@ def off_tree_edges(graph: EdgeList, in_h: NDArray[np.bool_]) -> int:
 
 
 def _rebase(
-    graph: EdgeList, in_h: NDArray[np.bool_], estimator: KappaEstimator
+    graph: EdgeList, in_h: NDArray[np.bool_], estimator: KappaEstimator, ceiling: float
 ) -> tuple[NDArray[np.bool_], KappaEstimate]:
     """The static sparsifier of ``graph`` at :data:`REBASE_SHARE` of H's off-tree density
-    (H: the ``in_h`` rows, as connected as G), and its estimate."""
+    (H: the ``in_h`` rows, as connected as G), and its estimate (cut short above
+    ``ceiling``)."""
     density = REBASE_SHARE * off_tree_edges(graph, in_h) / max(graph.n, 1)
     mask = static_sparsifier(graph.n, graph.u, graph.v, graph.w, density)
-    return mask, estimator.update(graph, graph.subset(mask))
+    return mask, estimator.update(graph, graph.subset(mask), ceiling=ceiling)
 
 
 def build_to_target(
@@ -369,7 +370,7 @@ def build_to_target(
     while estimate <= _TRY_THINNER * target and density > least:
         trial = max(least, density * max(0.5, estimate / target))
         sparser = static_sparsifier(graph.n, graph.u, graph.v, graph.w, trial)
-        value = estimator.update(graph, graph.subset(sparser)).lambda_max
+        value = estimator.update(graph, graph.subset(sparser), ceiling=target).lambda_max
         if not value <= target:
             break
         density, mask, estimate = trial, sparser, value

@@ -152,6 +152,7 @@ class KappaEstimator:
         sparsifier: EdgeList,
         sketch_above: float = math.inf,
         sketch_steps: int = 0,
+        ceiling: float = math.inf,
     ) -> KappaEstimate:
         """Estimate for G = ``graph`` and H = ``sparsifier`` (H a subgraph of G).
 
@@ -160,6 +161,10 @@ class KappaEstimator:
         Ritz pairs above it (``sketch``): what a control round needs, for a few more steps of
         the same run instead of a run of its own (at 2^17, 16-24 steps fewer per round; the
         pairs above 0.9x the target matched those of a fresh random start to 0.3 %).
+
+        With ``ceiling``, the run stops as soon as its top Ritz value exceeds it: a Ritz value
+        is a lower bound of lambda_max, so the pair is then known to be above the ceiling
+        (what a check needs to refuse a thinner H) and the estimate says only that.
 
         Never raises on the pencil's numerics: a pair it cannot estimate (a weight that is not
         finite and positive, a factorization or eigensolver failure) gives an estimate with
@@ -176,7 +181,7 @@ class KappaEstimator:
                 return KappaEstimate(math.inf, np.zeros(n), 0.0, 0, refactorized, _since(start))
             if cache.factor is None:
                 return KappaEstimate(1.0, np.zeros(n), 0.0, 0, refactorized, _since(start))
-            run, residual, steps = self._iterate(g, cache, sketch_above, sketch_steps)
+            run, residual, steps = self._iterate(g, cache, sketch_above, sketch_steps, ceiling)
             value, y = run.value, run.vector
             assert cache.factor is not None
         except _NUMERICAL_ERRORS as exc:
@@ -225,22 +230,23 @@ class KappaEstimator:
         return values, vectors
 
     def _iterate(
-        self, g: EdgeList, cache: _Cache, above: float, longest: int
+        self, g: EdgeList, cache: _Cache, above: float, longest: int, ceiling: float
     ) -> tuple[_Krylov, float, int]:
         """Restarted Lanczos runs (of at least ``longest`` steps, each going on past the
         tolerance while its top Ritz value is above ``above``) until the residual is below
-        ``tol``, the budget is spent or a run spans an invariant subspace (then its Ritz
-        values are exact). Returns the last run, its residual and the steps taken."""
+        ``tol``, the budget is spent, a run spans an invariant subspace (then its Ritz
+        values are exact) or a top Ritz value exceeds ``ceiling``. Returns the last run, its
+        residual and the steps taken."""
         assert cache.factor is not None
         ground = cache.ground
         lg = self._graph_side(g, ground).laplacian
         y, residual, steps = self._start(cache, ground.keep.shape[0]), math.inf, 0
         while steps < self.budget and residual > self.tol:
             length = min(max(self.cycle, longest), self.budget - steps, ground.size)
-            run = _lanczos(lg, cache.factor, y, length, self.tol, above)
+            run = _lanczos(lg, cache.factor, y, length, self.tol, above, ceiling)
             y, residual = run.vector, run.residual
             steps += run.steps
-            if run.invariant:
+            if run.invariant or run.value > ceiling:
                 break
         return run, residual, steps
 
@@ -307,13 +313,14 @@ def _lanczos(
     steps: int,
     tol: float,
     above: float = math.inf,
+    ceiling: float = math.inf,
 ) -> _Krylov:
     """Up to ``steps`` Lanczos steps on ``S = C^{-1} a C'^{-1}``, where ``b = C C'`` is the
     factor's split (:meth:`Factor.half_solve`): S is symmetric with the eigenvalues of
     ``a x = lambda b x``, and ``x = C'^{-1} y`` maps its eigenvectors y to the pencil's, with
     ``x' b x = y' y``. Stops once the top Ritz pair's relative residual is below ``tol``
-    (``tol = 0`` runs every step) while its value is at most ``above``, or once the Krylov
-    space stops growing.
+    (``tol = 0`` runs every step) while its value is at most ``above``, once that value
+    exceeds ``ceiling``, or once the Krylov space stops growing.
 
     Every new vector is orthogonalized against the whole basis, a second time when the first
     pass cancelled most of it ("twice is enough"), so orthogonality holds to rounding even
@@ -347,7 +354,7 @@ def _lanczos(
         invariant = beta[j] <= _BREAKDOWN * scale or j + 1 == size
         residual = 0.0 if invariant else beta[j] * abs(y[-1]) / top
         converged = residual <= tol and j + 1 >= min(_MIN_STEPS, steps) and top <= above
-        if converged or j + 1 == steps or invariant:
+        if converged or j + 1 == steps or invariant or top > ceiling:
             k = j + 1
             return _Krylov(
                 alpha[:k], beta[:k], basis[:k], top, basis[:k].T @ y, float(residual), invariant

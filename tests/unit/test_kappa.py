@@ -75,6 +75,19 @@ def test_an_estimate_above_its_sketch_bound_goes_on_and_sketches_the_top_pairs()
     assert under.sketch is None and under.steps == plain.steps
 
 
+def test_an_estimate_stops_once_its_top_ritz_value_is_over_the_ceiling() -> None:
+    """A check refusing a thinner H needs only to know that lambda_max is over a ceiling: a
+    Ritz value is a lower bound of it, so the run stops at the first one above."""
+    g, h = _pair(400, 0.05, 1)
+    exact = _exact(400, 0.05, 1)
+    plain = KappaEstimator(seed=1).update(g, h)
+    cut = KappaEstimator(seed=1).update(g, h, ceiling=0.5 * exact)
+    assert 0.5 * exact < cut.lambda_max <= exact * (1 + 1e-9)
+    assert cut.steps < plain.steps
+    over = KappaEstimator(seed=1).update(g, h, ceiling=2 * exact)
+    assert (over.lambda_max, over.steps) == (plain.lambda_max, plain.steps)
+
+
 def test_top_ranked_edge_lowers_lambda_max() -> None:
     # the control loop's use: the edge of G with the largest w (x_p - x_q)^2 is critical
     g = fem_mesh(500, seed=3)
