@@ -226,7 +226,7 @@ def control_rounds(
     krylov: int = 40,
     aim: float = 0.05,
     prune: bool = False,
-    rebase: bool = False,
+    rebase: float = 0.0,
 ) -> tuple[ControlOutcome, NDArray[np.bool_]]:
     """Recover edges of ``graph`` into H (its ``in_h`` rows) until the estimate of lambda_max
     is at most ``target`` or ``rounds`` rounds ran (each adds at most ``per_round * n`` edges).
@@ -246,7 +246,7 @@ def control_rounds(
     for ``PRUNE_TO * target``), kept only if the estimate of the thinner H is still at most
     that; else the first quarter of them, on the same terms
     (the sketch sees only the directions that are bad now; ``prune_refused`` says both were
-    refused). With ``rebase``, a run under the target that recovered nothing first tries a
+    refused). A run under ``rebase`` times the target that recovered nothing first tries a
     rebase (:data:`REBASE_SHARE`; ``rebase_tried``): H becomes that static sparsifier (its
     edges outside H recovered, H's edges outside it pruned) if its estimate is at most
     ``PRUNE_TO * target`` (``rebase_refused`` says it was not), and then prunes nothing.
@@ -272,7 +272,7 @@ def control_rounds(
         gave = (was - estimate.lambda_max) / (was - aimed)
         effect = min(1.0, max(LEAST_EFFECT, effect * gave))
     pruned = np.zeros(0, np.int64)
-    rebase_tried = rebase and done == 0 and estimate.lambda_max <= target
+    rebase_tried = done == 0 and estimate.lambda_max < rebase * target
     rebase_refused = False
     if rebase_tried:
         rebased, check = _rebase(graph, mask, estimator, PRUNE_TO * target)

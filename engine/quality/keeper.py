@@ -56,6 +56,7 @@ from sparsiflow.engine.exceptions import failure_reason
 from sparsiflow.engine.graph.edges import EdgeList
 from sparsiflow.engine.quality.control import (
     MARGIN,
+    PRUNE_BELOW,
     REBASE_AGAIN,
     control_rounds,
     off_tree_edges,
@@ -141,11 +142,14 @@ class QualityKeeper:
 
     def start(self, batch: int, graph: EdgeList, in_h: NDArray[np.bool_]) -> None:
         """Start a check of (``graph``, its ``in_h`` rows) as of ``batch``, in the checks'
-        process. A rebase is tried when H's off-tree density (edges per node) is over
-        ``REBASE_AGAIN`` times the reference: 0 at first (the first check tries), the density
-        at a refused try or at a build to the target (``built``), 0 again after a kept one; it
-        changes where the check enters, so the same batches give the same tries however fast
-        the checks run. (A density, not a count: a graph growing from empty grows H with it.)"""
+        process. A rebase may be tried when H's off-tree density (edges per node) is over
+        ``REBASE_AGAIN`` times the reference: 0 at first, the density at a refused try or at a
+        build to the target (``built``), 0 again after a kept one; it changes where the check
+        enters, so the same batches give the same tries however fast the checks run. (A
+        density, not a count: a graph growing from empty grows H with it.) It is tried if the
+        estimate is under ``PRUNE_BELOW`` of the target, or under the target itself once H has
+        so grown since a reference above 0 (H gathers edges while its worst directions stay
+        near the target)."""
         window = max(1, math.ceil(self._change * graph.m))
         self._started, self._next = self._applied, self._applied + window
         density = off_tree_edges(graph, in_h) / max(graph.n, 1)
@@ -156,12 +160,18 @@ class QualityKeeper:
             self.target,
             self._rounds,
             prune=self.target is not None and self._prune_skip == 0,
-            rebase=self.target is not None and density > REBASE_AGAIN * self._rebase_from,
+            rebase=self._rebase_band(density),
             density=density,
             estimator=self._estimator,
         )
         self._prune_skip = max(0, self._prune_skip - 1)
         self._pending = _Pending(_submit(job), batch, self._applied + window)
+
+    def _rebase_band(self, density: float) -> float:
+        """The share of the target under which a check tries a rebase (0: none), see start."""
+        if self.target is None or not density > REBASE_AGAIN * self._rebase_from:
+            return 0.0
+        return 1.0 if self._rebase_from > 0 else PRUNE_BELOW
 
     @property
     def pending(self) -> bool:
@@ -200,7 +210,7 @@ class _Job:
     target: float | None
     rounds: int
     prune: bool
-    rebase: bool
+    rebase: float  # the share of the target under which it tries a rebase
     density: float  # H's off-tree edges per node
     estimator: KappaEstimator
 

@@ -20,6 +20,7 @@ from sparsiflow.engine.graph.updates import Op, UpdateBatch
 from sparsiflow.engine.quality import keeper as keeper_module
 from sparsiflow.engine.quality.control import (
     LEAST_EFFECT,
+    PRUNE_BELOW,
     ControlOutcome,
     control_rounds,
     pick_prunes,
@@ -340,7 +341,7 @@ def test_a_dense_h_near_its_target_is_rebased_on_a_sparser_static_build() -> Non
         np.random.default_rng(1).random(g.m) < 0.12
     )
     target = KappaEstimator(seed=1).update(g, g.subset(in_h)).lambda_max / 0.8
-    outcome, mask = control_rounds(g, in_h, target, KappaEstimator(seed=1), prune=True, rebase=True)
+    outcome, mask = control_rounds(g, in_h, target, KappaEstimator(seed=1), prune=True, rebase=1.0)
     assert outcome.rounds == 0 and not outcome.rebase_refused
     assert outcome.pruned.size > 0 and outcome.recovered.size > 0
     assert np.array_equal(
@@ -357,7 +358,7 @@ def test_a_rebase_that_would_not_hold_the_target_is_refused() -> None:
     g = delaunay(4096, seed=3)
     in_h = static_sparsifier(g.n, g.u, g.v, g.w, 0.10)
     target = KappaEstimator(seed=1).update(g, g.subset(in_h)).lambda_max / 0.8
-    outcome, mask = control_rounds(g, in_h, target, KappaEstimator(seed=1), prune=True, rebase=True)
+    outcome, mask = control_rounds(g, in_h, target, KappaEstimator(seed=1), prune=True, rebase=1.0)
     assert outcome.rebase_refused and outcome.pruned.size == 0 and outcome.recovered.size == 0
     assert np.array_equal(mask, in_h)
 
@@ -502,7 +503,7 @@ def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
     """The schedule only: control_rounds stands in, saying whether a try was kept."""
     tried: list[bool] = []
 
-    def run(*args: object, prune: bool, rebase: bool) -> tuple[ControlOutcome, np.ndarray]:
+    def run(*args: object, prune: bool, rebase: float) -> tuple[ControlOutcome, np.ndarray]:
         tried.append(prune)
         cut = np.arange(1 if kept and prune else 0, dtype=np.int64)
         refused = prune and not kept
@@ -529,14 +530,15 @@ def test_after_a_refused_pruning_a_keeper_skips_1_2_4_checks(
 
 @pytest.mark.usefixtures("checks_in_this_process")
 def test_a_keeper_tries_a_rebase_once_h_has_grown(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The schedule only: a rebase at the first check; after a refused one, only once H has
-    over REBASE_AGAIN times the off-tree density it had then; after a kept one, at the next; a
-    check that may but recovers edges instead leaves that as it was (n is fixed here: density
-    follows the count)."""
-    tried: list[bool] = []
+    """The schedule only: a rebase at the first check if its estimate is under PRUNE_BELOW of
+    the target; after a refused one, only once H has over REBASE_AGAIN times the off-tree
+    density it had then, and then under the target itself; after a kept one, at the next
+    (under PRUNE_BELOW again); a check that may but recovers edges instead leaves that as it
+    was (n is fixed here: density follows the count)."""
+    tried: list[float] = []
     keep: list[bool | None] = [False, True, False, None]  # None: it recovered, tried none
 
-    def run(*args: object, prune: bool, rebase: bool) -> tuple[ControlOutcome, np.ndarray]:
+    def run(*args: object, prune: bool, rebase: float) -> tuple[ControlOutcome, np.ndarray]:
         tried.append(rebase)
         kept = keep.pop(0) if rebase else None
         none = np.zeros(0, np.int64)
@@ -569,7 +571,7 @@ def test_a_keeper_tries_a_rebase_once_h_has_grown(monkeypatch: pytest.MonkeyPatc
     checks(QualityKeeper(100.0, 0.1, 8, seed=0), [8, 9, 9, 11, 12, 13, 16, 15])
     # 8: tried, refused; 9 < 1.25 x 8: not tried; 9: no; 11: tried, kept; 12: tried,
     # refused (now 12); 13 < 15: not tried; 16: may, recovers instead (still 12); 15: no
-    assert tried == [True, False, False, True, True, False, True, False]
+    assert tried == [PRUNE_BELOW, 0, 0, 1, PRUNE_BELOW, 0, 1, 0]
     tried.clear()
     built = QualityKeeper(100.0, 0.1, 8, seed=0)
     built.built(12 / g.n)  # H built to the target: as after a refused try at 12
