@@ -402,6 +402,8 @@ class Engine:
         none = no_edges()
         if outcome is None or not take_edges:
             return none, none[:2], None if outcome is None else outcome.reading
+        if outcome.pairs[0].size == 0 and outcome.pruned[0].size == 0:
+            return none, none[:2], outcome.reading  # it only measured: no pass over G
         lo, hi, w, in_h = self._store.flagged_edges()
         n = max(self._store.nodes, 1)
         keys = lo * n + hi
@@ -431,12 +433,14 @@ class Engine:
         denser H: grid-circuit 2^18, a rebase read at batch 8 entered at batch 10 and the next
         estimate read 46.2 where the rebase's own was 12.6). The critical ones go into H; they
         are returned."""
-        lo, hi, w, in_h = self._store.flagged_edges()
         n = max(self._store.nodes, 1)
         judged = [a * n + b for a, b in zip(self._window[::2], self._window[1::2], strict=True)]
         self._window = []
-        rows = np.flatnonzero(~in_h & np.isin(lo * n + hi, np.concatenate([lo[:0], *judged])))
-        lo, hi, w = lo[rows], hi[rows], w[rows]
+        pairs = np.unique(np.concatenate([np.zeros(0, np.int64), *judged]))
+        lo, hi = pairs // n, pairs % n  # in (lo, hi) order, as G's edges are judged
+        out = self._store.outside_h(lo, hi)
+        lo, hi = lo[out], hi[out]
+        w = self._store.weights(lo, hi)
         keys = update_keys(self.config.seed, self._graph_key, self.batch_number, 1 << 44, len(lo))
         critical = self._judge(*self._oriented(lo, hi), w, keys, np.zeros(4, np.int64))
         self._changed += [lo[critical], hi[critical]]
@@ -644,7 +648,8 @@ def warm_up(config: EngineConfig) -> float:
     """Load (or compile) every kernel a stream needs by running tiny graphs through it, so a
     worker's first real batch is not slowed by it: a bulk build, insertions, deletions with
     repairs, a snapshot round trip and the recovery replay of those batches, with dense node
-    ids and with sparse ones (the id map's hash table), and a kappa check's recovery picks.
+    ids and with sparse ones (the id map's hash table), a kappa check's recovery picks and the
+    weights a thinning check's entry looks up.
     Returns the seconds it took."""
     start = time.perf_counter()
     ring = np.arange(64, dtype=np.int64)
@@ -664,6 +669,8 @@ def warm_up(config: EngineConfig) -> float:
         twin = Engine(config, graph_id="warm-up")
         for batch, report in zip(batches, reports, strict=True):
             twin.replay(batch, report.delta)
+        pair = np.zeros(1, np.int64), np.ones(1, np.int64)
+        twin._store.weights(*pair)  # what a thinning check's entry looks up
         twin.close()
     # no tiny graph needs a recovery, whose picks have a kernel of their own
     square = EdgeList(4, np.array([0, 0, 1, 2]), np.array([1, 3, 2, 3]), np.ones(4))

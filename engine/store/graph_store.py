@@ -137,6 +137,16 @@ def _outside_h(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArr
 
 
 @nb.njit(cache=True, nogil=True)
+def _weights(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.float64]:
+    out = np.full(lo.shape[0], np.nan)
+    for i in range(lo.shape[0]):
+        slot = g_find(s, lo[i], hi[i])
+        if slot >= 0:
+            out[i] = g_weight(s, slot)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
 def _in_h(s: Arrays, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
     out = np.zeros(lo.shape[0], np.bool_)
     for i in range(lo.shape[0]):
@@ -320,6 +330,10 @@ class GraphStore:
     def outside_h(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether each pair is an edge of G that is not in H."""
         return _outside_h(self.arrays, lo, hi)
+
+    def weights(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.float64]:
+        """G's weight of each pair (NaN where G has no such edge)."""
+        return _weights(self.arrays, lo, hi)
 
     def in_h(self, lo: NDArray[np.int64], hi: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether each pair is an edge of H."""
