@@ -209,11 +209,36 @@ class Restorer:
                     "partitions or SPARSIFLOW_PARTITIONER changed?"
                 )
 
-    def committed_end(self, partition: int) -> int:
-        """Where the committed records of ``partition``'s delta partition end now (past the
-        commit marker of its last transaction)."""
+    def own_end(self, partition: int, start: int) -> int:
+        """How far the positions of ``partition``'s graphs in its delta partition may move from
+        ``start`` (the offset after the last delta of theirs this worker knows of): to where
+        the committed records end now (past the commit marker of its last transaction), but
+        never past a delta of one of those graphs published from there on. Such a delta is
+        another writer's: the partition's next owner, while this worker was frozen. A
+        checkpoint whose positions passed it would hide it from recovery, and the graph's
+        next batch would fork its log."""
         q = delta_partition(partition, self._delta_partitions)
-        return self._reader.end_offset(self._deltas, q)
+        end = self._reader.end_offset(self._deltas, q)
+        if start >= end or start < self._reader.start_offset(self._deltas, q):
+            return start  # nothing to pass, or not readable (recovery says why)
+        for record in self._reader.read(self._deltas, q, start, end):
+            if record.value is not None and self._may_hold(partition, record):
+                log.warning(
+                    "delta partition %s[%d] holds a delta of input partition %d at offset %d "
+                    "that this worker did not publish: another worker took the partition",
+                    self._deltas, q, partition, record.offset,
+                )  # fmt: skip
+                return record.offset
+        return end
+
+    def _may_hold(self, partition: int, record: LogRecord) -> bool:
+        """Whether a delta record may be one of ``partition``'s graphs' (by its key when graphs
+        belong to partitions by key hash, else by the source it names)."""
+        if self._ownership is not None:
+            graph = (record.key or b"").decode("utf-8", "replace")
+            return self._ownership.owns(graph, partition)
+        entry = parse_delta(record.value or b"", record.headers, record.offset)
+        return entry.partition == partition
 
     def reload(self, partition: int, graph: str, batch: int) -> Engine:
         """The engine of a parked graph, from its checkpoint of ``batch`` (EngineError when

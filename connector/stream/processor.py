@@ -491,12 +491,12 @@ class Processor:
 
     async def _past_markers(self, partition: int) -> None:
         """Move ``partition``'s positions in the deltas topic past the commit marker of its
-        last transaction (to the committed end: none of its deltas lie between), so that a
-        checkpoint never asks recovery for an offset that holds only a marker, which retention
-        may delete with the delta before it."""
+        last transaction, so that a checkpoint never asks recovery for an offset that holds
+        only a marker, which retention may delete with the delta before it; never past a delta
+        of its graphs that another worker published (:meth:`Restorer.own_end`)."""
         assert self._restorer is not None
         end = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._restorer.committed_end, partition
+            self._executor, self._restorer.own_end, partition, self._log_end.get(partition, 0)
         )
         self._log_end[partition] = max(self._log_end.get(partition, 0), end)
         for state in self.graphs.on_partition(partition):

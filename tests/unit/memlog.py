@@ -1,6 +1,7 @@
 """An in-memory stand-in for the topics a worker writes and reads back, for unit tests of the
 processor and recovery without a broker: it is the processor's :class:`Sink` (records appended
 per topic and partition, offsets returned) and the restorer's :class:`LogReader`;
+:class:`MemPublisher` publishes on it as Kafka transactions do (commit markers, fencing);
 :func:`log_processor` builds a processor on it."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sparsiflow.connector.kafka.transactions import PartitionTakenOverError
 from sparsiflow.connector.observability.metrics import WorkerMetrics
 from sparsiflow.connector.recovery.checkpoint_schedule import Checkpointer, CheckpointPolicy
 from sparsiflow.connector.recovery.checkpoint_store import CheckpointStore
@@ -18,7 +20,7 @@ from sparsiflow.connector.recovery.restorer import LogRecord, Restorer
 from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
 from sparsiflow.connector.stream.ownership import Ownership
-from sparsiflow.connector.stream.processor import OutputTopics, Processor
+from sparsiflow.connector.stream.processor import OutputTopics, Processor, Publisher
 from sparsiflow.connector.stream.records import InputRecord, OutputRecord
 from sparsiflow.connector.wire.edge_updates import DecodeLimits
 from sparsiflow.engine.config import EngineConfig
@@ -36,6 +38,7 @@ class MemLog:
         self.acked: list[object] = []
         self.fail_after: int | None = None  # deliveries left before the "broker" fails
         self.log_start: dict[tuple[str, int], int] = {}  # records before it are gone (retention)
+        self.epochs: dict[int, int] = defaultdict(int)  # per input partition: its writer's epoch
 
     # --- the processor's sink and acknowledgements -----------------------------------------
     async def deliver(self, records: Sequence[OutputRecord]) -> list[int]:
@@ -87,6 +90,43 @@ class MemLog:
         ]
 
 
+class MemPublisher:
+    """A worker's transactional publisher on a :class:`MemLog`: a publish appends its records,
+    then a commit marker (a record without key or value: Kafka's takes an offset too) to each
+    partition it wrote; ``open`` fences the partition's earlier publishers, whose publishes
+    then raise as a fenced Kafka producer's do."""
+
+    def __init__(self, log: MemLog) -> None:
+        self._log = log
+        self._epochs: dict[int, int] = {}
+
+    async def open(self, partition: int) -> None:
+        self._log.epochs[partition] += 1
+        self._epochs[partition] = self._log.epochs[partition]
+
+    async def publish(
+        self,
+        partition: int,
+        records: Sequence[OutputRecord],
+        more: Callable[[int], Sequence[OutputRecord]] | None = None,
+    ) -> int:
+        if self._epochs.get(partition) != self._log.epochs[partition]:
+            raise PartitionTakenOverError(INPUT, partition, "fenced by a newer producer")
+        first = (await self._log.deliver(records))[0]
+        extra = list(more(first)) if more is not None else []
+        await self._log.deliver(extra)
+        for topic, p in {(r.topic, r.partition or 0) for r in [*records, *extra]}:
+            log = self._log.topics[topic][p]
+            log.append(LogRecord(len(log), None, None, []))
+        return first
+
+    async def release(self, partition: int) -> None:
+        self._epochs.pop(partition, None)
+
+    async def close(self) -> None:
+        self._epochs.clear()
+
+
 def log_processor(
     log: MemLog,
     topics: OutputTopics,
@@ -99,10 +139,12 @@ def log_processor(
     idle_seconds: float = 0.0,
     metrics: WorkerMetrics | None = None,
     ownership: Ownership | None = None,
+    publisher: Publisher | None = None,
 ) -> Processor:
     """A processor writing to and recovering from ``log`` (input topic ``in``), with
     checkpoints under ``state`` (None: none) every ``every_batches`` batches; ``ownership``:
-    which partition owns each graph (None: the first one it is seen on)."""
+    which partition owns each graph (None: the first one it is seen on); ``publisher``: where
+    batches are published (None: on ``log`` as the sink, without transactions)."""
     store = CheckpointStore(state, keep=2) if state else None
     return Processor(
         graphs=GraphTable(
@@ -123,4 +165,5 @@ def log_processor(
         ),
         idle_seconds=idle_seconds,
         metrics=metrics,
+        publisher=publisher,
     )  # fmt: skip
