@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sparsiflow.connector.kafka.transactions import PartitionTakenOverError
 from sparsiflow.connector.settings import Settings
@@ -14,6 +19,11 @@ from sparsiflow.engine.config import EngineConfig
 __all__ = ["run_worker"]
 
 log = logging.getLogger(__name__)
+
+CRASH_EXIT_SECONDS = 30.0
+"""After a crash the process ends within this many seconds, whatever its shutdown waits for:
+Faust's has waited over 150 s on a consumer the group had dropped (a frozen worker, fenced
+once woken). Nothing is lost by ending it: no offset is committed past a batch that failed."""
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
@@ -86,17 +96,53 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         settings.topics.input_topic,
         server.port,
     )
+    reported = threading.Event()
+    _exit_after_crash([app, worker], CRASH_EXIT_SECONDS, reported)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
     finally:
         server.close()
-    crash = app._crash_reason or worker._crash_reason
+    crash = _crash([app, worker])
     if crash is None:
         return status
-    print(f"sparsiflow worker stopped: {_reason(crash)}", flush=True)
+    _report(crash, reported)
     return 1
+
+
+def _crash(services: Sequence[Any]) -> BaseException | None:
+    """The crash reason of the first of ``services`` (mode services) that crashed."""
+    return next((s.crash_reason for s in services if s.crash_reason is not None), None)
+
+
+def _report(crash: BaseException, reported: threading.Event) -> None:
+    """Print the stop line once."""
+    if not reported.is_set():
+        reported.set()
+        print(f"sparsiflow worker stopped: {_reason(crash)}", flush=True)
+
+
+def _exit_after_crash(
+    services: Sequence[Any],
+    grace: float,
+    reported: threading.Event,
+    end: Callable[[int], object] = os._exit,
+) -> threading.Thread:
+    """A daemon thread that ends the process with status 1 (``end``), the stop line printed,
+    once ``grace`` seconds have passed since one of ``services`` crashed."""
+
+    def watch() -> None:
+        while (crash := _crash(services)) is None:
+            time.sleep(0.5)
+        time.sleep(grace)
+        log.error("the shutdown after the crash did not end in %.0f s: exiting now", grace)
+        _report(crash, reported)
+        end(1)
+
+    thread = threading.Thread(target=watch, name="sparsiflow-crash-exit", daemon=True)
+    thread.start()
+    return thread
 
 
 def _load_kernels(config: EngineConfig) -> None:

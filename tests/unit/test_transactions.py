@@ -5,6 +5,7 @@ transaction per batch holding delta, metrics and current-H records, acks after i
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from sparsiflow.connector.kafka.transactions import (
     is_fenced,
     transactional_id,
 )
-from sparsiflow.connector.kafka.worker import _reason
+from sparsiflow.connector.kafka.worker import _exit_after_crash, _reason, _report
 from sparsiflow.connector.stream.batcher import BatchPolicy
 from sparsiflow.connector.stream.current_h import CurrentH
 from sparsiflow.connector.stream.graphs import GraphLimits, GraphTable
@@ -179,6 +180,34 @@ def test_a_fenced_publish_fails_the_processor_and_acks_nothing() -> None:
 
     asyncio.run(run())
     assert [e for e in events if e[0] in ("ack", "txn")] == []
+
+
+def test_a_crashed_worker_ends_after_the_grace_even_if_its_shutdown_hangs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Service:
+        crash_reason: BaseException | None = None
+
+    services = [Service(), Service()]
+    ended: list[int] = []
+    done, reported = threading.Event(), threading.Event()
+
+    def end(status: int) -> None:
+        ended.append(status)
+        done.set()
+
+    _exit_after_crash(services, 0.2, reported, end)
+    assert not done.wait(0.8)  # no crash, no end
+    services[1].crash_reason = PartitionTakenOverError("in", 1, "fenced")
+    assert done.wait(5) and ended == [1]
+    out = capsys.readouterr().out
+    assert (
+        out == "sparsiflow worker stopped: PartitionTakenOverError: input partition in[1] "
+        "was taken over by another worker (this worker's transactional producer was fenced): "
+        "fenced\n"
+    )
+    _report(PartitionTakenOverError("in", 1, "fenced"), reported)  # the stop line is printed once
+    assert capsys.readouterr().out == ""
 
 
 def test_the_pause_limit_leaves_a_heartbeat_of_margin() -> None:
