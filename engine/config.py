@@ -78,7 +78,7 @@ class EngineConfig:
     seed: int = 0
     backend: Backend = "auto"
     target_kappa: float | None = DEFAULT_TARGET_KAPPA
-    kappa_change: float = 0.1
+    kappa_change: float = 0.25
     control_rounds: int = 8
     bulk_growth: float = 0.5
     threads: int = 1

@@ -244,11 +244,12 @@ def control_rounds(
     ``target`` it only estimates. With ``prune``, an estimate under ``PRUNE_BELOW * target``
     (no round needed) lets edges go instead (:func:`pick_prunes`, at most ``per_round * n``,
     for ``PRUNE_TO * target``), kept only if the estimate of the thinner H is still at most
-    that; else the first quarter of them, on the same terms
-    (the sketch sees only the directions that are bad now; ``prune_refused`` says both were
+    that; else the first half of them, then the first quarter, on the same terms
+    (the sketch sees only the directions that are bad now; ``prune_refused`` says all were
     refused). A run under ``rebase`` times the target that recovered nothing first tries a
-    rebase (:data:`REBASE_SHARE`; ``rebase_tried``): H becomes that static sparsifier (its
-    edges outside H recovered, H's edges outside it pruned) if its estimate is at most
+    rebase (:data:`REBASE_SHARE`; ``rebase_tried``): H becomes that static sparsifier, or a
+    sparser one while the estimate is far under the ceiling (:func:`_thinner`; its edges
+    outside H recovered, H's edges outside it pruned) if its estimate is at most
     ``PRUNE_TO * target`` (``rebase_refused`` says it was not), and then prunes nothing.
     Returns the outcome and the new mask."""
     start = time.perf_counter()
@@ -288,7 +289,7 @@ def control_rounds(
             PRUNE_TO * target,
             limit,
         )
-        for trial in (picked, picked[: picked.shape[0] // 4]):
+        for trial in (picked, picked[: picked.shape[0] // 2], picked[: picked.shape[0] // 4]):
             if trial.size == 0:
                 break
             thinner = mask.copy()
@@ -338,10 +339,36 @@ def _rebase(
 ) -> tuple[NDArray[np.bool_], KappaEstimate]:
     """The static sparsifier of ``graph`` at :data:`REBASE_SHARE` of H's off-tree density
     (H: the ``in_h`` rows, as connected as G), and its estimate (cut short above
-    ``ceiling``)."""
+    ``ceiling``); while that is far under the ceiling, sparser ones (:func:`_thinner`)."""
     density = REBASE_SHARE * off_tree_edges(graph, in_h) / max(graph.n, 1)
     mask = static_sparsifier(graph.n, graph.u, graph.v, graph.w, density)
-    return mask, estimator.update(graph, graph.subset(mask), ceiling=ceiling)
+    estimate = estimator.update(graph, graph.subset(mask), ceiling=ceiling)
+    if not (estimate.estimated and estimate.lambda_max <= ceiling):
+        return mask, estimate
+    return _thinner(graph, density, mask, estimate, ceiling, estimator)
+
+
+def _thinner(
+    graph: EdgeList,
+    density: float,
+    mask: NDArray[np.bool_],
+    estimate: KappaEstimate,
+    target: float,
+    estimator: KappaEstimator,
+    least: float = 0.01,
+) -> tuple[NDArray[np.bool_], KappaEstimate]:
+    """From the static sparsifier ``mask`` at ``density`` with ``estimate`` at most
+    ``target``: while the estimate e is at most :data:`_TRY_THINNER` times the target, the
+    static one at density times ``max(1/2, e / target)`` (kappa grows about as fast as
+    density falls), kept if its estimate is at most the target (down to ``least``)."""
+    while estimate.lambda_max <= _TRY_THINNER * target and density > least:
+        trial = max(least, density * max(0.5, estimate.lambda_max / target))
+        sparser = static_sparsifier(graph.n, graph.u, graph.v, graph.w, trial)
+        check = estimator.update(graph, graph.subset(sparser), ceiling=target)
+        if not (check.estimated and check.lambda_max <= target):
+            break
+        density, mask, estimate = trial, sparser, check
+    return mask, estimate
 
 
 def build_to_target(
@@ -364,14 +391,8 @@ def build_to_target(
     FEM mesh 33k, target 100: 89.5 at 0.100; log-normal Delaunay, target 200: 151.9 at 0.050;
     grid-circuit, target 100: 70.5 at 0.010, the floor (the former search, which halved only
     while the estimate was under half the target, stopped at 0.0125 with 58.2)."""
-    density = start
-    mask = static_sparsifier(graph.n, graph.u, graph.v, graph.w, density)
-    estimate = estimator.update(graph, graph.subset(mask)).lambda_max
-    while estimate <= _TRY_THINNER * target and density > least:
-        trial = max(least, density * max(0.5, estimate / target))
-        sparser = static_sparsifier(graph.n, graph.u, graph.v, graph.w, trial)
-        value = estimator.update(graph, graph.subset(sparser), ceiling=target).lambda_max
-        if not value <= target:
-            break
-        density, mask, estimate = trial, sparser, value
+    mask = static_sparsifier(graph.n, graph.u, graph.v, graph.w, start)
+    first = estimator.update(graph, graph.subset(mask))
+    if first.estimated:
+        mask, _ = _thinner(graph, start, mask, first, target, estimator, least)
     return control_rounds(graph, mask, target, estimator, rounds)
