@@ -28,6 +28,8 @@ from sparsiflow.engine.engine import Engine
 
 INPUT = "in"
 CONFIG = EngineConfig()
+Records = Sequence[OutputRecord]
+More = Callable[[int], Records] | None
 
 
 class MemLog:
@@ -104,12 +106,7 @@ class MemPublisher:
         self._log.epochs[partition] += 1
         self._epochs[partition] = self._log.epochs[partition]
 
-    async def publish(
-        self,
-        partition: int,
-        records: Sequence[OutputRecord],
-        more: Callable[[int], Sequence[OutputRecord]] | None = None,
-    ) -> int:
+    async def publish(self, partition: int, records: Records, more: More = None) -> int:
         if self._epochs.get(partition) != self._log.epochs[partition]:
             raise PartitionTakenOverError(INPUT, partition, "fenced by a newer producer")
         first = (await self._log.deliver(records))[0]
